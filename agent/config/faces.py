@@ -1,0 +1,53 @@
+"""Face detection, tracking and the quality gate."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engines.faces.detectors import DetectorConfig, MediaPipeDetectorConfig
+
+
+class TrackerConfig(BaseModel):
+    """IoU tracker with optical-flow keypoint propagation between detections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iou_match: float = Field(0.3, gt=0, lt=1, description="Minimum IoU to match a detection.")
+    max_missed: int = Field(
+        2, ge=0, description="Detection rounds a track may go unmatched before it ends."
+    )
+
+
+class QualityConfig(BaseModel):
+    """Faces failing any check get the verdict "unknown", never "real"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_interocular_px: float = Field(
+        16.0, ge=0, description="Eye-to-eye distance in pixels below which a face is too small."
+    )
+    min_sharpness: float = Field(
+        15.0, ge=0, description="Variance of the Laplacian of the aligned crop; lower is blurred."
+    )
+    max_yaw: float = Field(
+        0.35, gt=0, description="|nose offset| / eye distance above which the face is too turned."
+    )
+    min_brightness: float = Field(
+        25.0, ge=0, le=255, description="Mean grey level of the crop below which it is too dark."
+    )
+
+
+class FacesConfig(BaseModel):
+    """How faces are found and followed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: DetectorConfig = Field(
+        default_factory=MediaPipeDetectorConfig, description="Face detector plug-in."
+    )
+    detect_every: int = Field(
+        3, ge=1, le=100, description="Run the detector on every k-th analysed frame; track between."
+    )
+    max_faces: int = Field(16, ge=1, le=256, description="Faces scored per frame at most.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)

@@ -1,0 +1,122 @@
+"""Sources and decoding: what to watch and how to keep watching it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SourceKind = Literal["auto", "file", "rtsp", "sdp", "device"]
+
+
+class StreamConfig(BaseModel):
+    """One video source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        description="rtsp://, rtsps://, a media file path, an .sdp file describing RTP "
+        "(what mediasoup/Janus forward to a sidecar), or a capture device (/dev/video0).",
+        min_length=1,
+    )
+    id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Stream id used in alerts and metrics; derived from the URL when unset.",
+    )
+    kind: SourceKind = Field("auto", description="Source type; auto infers it from the URL.")
+    rtsp_transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTSP transport. TCP survives lossy networks; UDP has lower latency."
+    )
+    realtime: bool = Field(
+        False,
+        description="Files only: pace decoding at the file's own frame rate, as if live "
+        "(frames then drop when analysis falls behind, as for a live source).",
+    )
+    loop: bool = Field(False, description="Files only: start again at the end (for soak tests).")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Extra FFmpeg demuxer/protocol options."
+    )
+
+    @model_validator(mode="after")
+    def _resolve_kind(self) -> StreamConfig:
+        if self.kind == "auto":
+            self.kind = infer_kind(self.url)
+        if self.id is None:
+            self.id = derive_stream_id(self.url)
+        return self
+
+    @property
+    def is_live(self) -> bool:
+        """Live sources reconnect and drop frames; files end and, unless realtime, never drop."""
+        return self.kind != "file" or self.realtime
+
+
+def infer_kind(url: str) -> SourceKind:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("rtsp", "rtsps"):
+        return "rtsp"
+    if url.lower().endswith(".sdp"):
+        return "sdp"
+    if url.startswith("/dev/video") or scheme in ("v4l2",):
+        return "device"
+    return "file"
+
+
+def derive_stream_id(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("rtsp", "rtsps"):
+        base = f"{parts.hostname or 'rtsp'}{parts.path}"
+    else:
+        base = Path(parts.path or url).stem or "stream"
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "-", base).strip("-")[:64] or "stream"
+
+
+class IngestConfig(BaseModel):
+    """Decoding, frame-rate cap, queues, watchdog and reconnection for every stream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analysis_fps: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="Frame-rate cap: at most this many frames per second per stream are "
+        "converted and analysed; the rest are decoded (needed for inter-frame codecs) and skipped.",
+    )
+    queue_size: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description="Frames buffered per stream. A live stream that outruns analysis drops "
+        "the oldest frame (counted in metrics) instead of falling behind.",
+    )
+    watchdog_s: float = Field(
+        10.0, gt=0, description="Live sources: no decoded frame for this long -> reconnect."
+    )
+    open_timeout_s: float = Field(10.0, gt=0, description="Give up opening a source after this.")
+    reconnect_initial_s: float = Field(1.0, gt=0, description="First reconnect delay.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Reconnect delay cap (doubling).")
+    connect_attempts: int = Field(
+        3,
+        ge=0,
+        description="A source that has never delivered a frame is declared failed after this "
+        "many attempts (a wrong URL should fail fast; 0: retry forever).",
+    )
+    reconnect_attempts: int | None = Field(
+        None,
+        ge=0,
+        description="A source that was working and dropped: give up after this many failed "
+        "reconnects in a row (unset: never give up).",
+    )
+    hwaccel: Literal["none", "cuda", "auto"] = Field(
+        "none",
+        description="Hardware decoding. cuda/auto try NVDEC and fall back to software decoding, "
+        "with a warning, where no GPU is usable.",
+    )
+    decode_threads: int = Field(
+        0, ge=0, le=64, description="FFmpeg decoder threads per stream (0: FFmpeg decides)."
+    )

@@ -1,0 +1,36 @@
+"""Which deepfake models score the faces, and on which runtime."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelsConfig(BaseModel):
+    """Deepfake models (model packs) and inference runtime."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spatial: str = Field(
+        "spatial-sbi",
+        description="Per-frame model: a shipped pack name (engines/packs/<name>) or a path to a "
+        "pack folder.",
+    )
+    temporal: str | None = Field(
+        None, description="Frame-sequence model pack (name or folder); unset: spatial only."
+    )
+    runtime: Literal["auto", "onnxruntime", "tensorrt"] = Field(
+        "auto",
+        description="auto: TensorRT FP16 when tensorrt and a GPU are present, else ONNX Runtime.",
+    )
+    threads: int = Field(
+        0, ge=0, le=256, description="ONNX Runtime intra-op threads (0: one per core, max 4)."
+    )
+    max_batch: int = Field(
+        32, ge=1, le=1024, description="Most face crops per inference call, across streams."
+    )
+    engine_cache_dir: str = Field(
+        "~/.cache/verity/engines",
+        description="Where built TensorRT engines are kept, keyed by model, TensorRT and GPU.",
+    )

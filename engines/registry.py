@@ -1,0 +1,127 @@
+"""Model packs: an ONNX file plus a model card that says how to feed it and how good it is.
+
+A pack is a folder `<name>/` holding `card.json` (the machine-readable card, schema below),
+the ONNX file it names, and `MODEL_CARD.md` (the human-readable card). Shipped packs live in
+engines/packs/; a config may also point at any pack folder.
+
+Every Verity model takes aligned face crops as uint8 NHWC BGR (normalisation is inside the
+graph, so every runtime feeds the same bytes) and returns one fake logit per crop (spatial) or
+per window of crops (temporal: input N x T x H x W x 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engines.faces.align import AlignSpec
+
+PACKS_DIR = Path(__file__).resolve().parent / "packs"
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(description="Crop side in pixels.")
+    scale: float = Field(description="Crop width in face units (eye distance = 1).")
+    center_y: float = Field(description="Crop centre below the eye line, in face units.")
+    frames: int = Field(1, ge=1, description="Crops per sample: 1 spatial, T temporal.")
+    layout: Literal["NHWC", "NTHWC"] = "NHWC"
+    dtype: Literal["uint8"] = "uint8"
+    color: Literal["BGR"] = "BGR"
+
+    @property
+    def align(self) -> AlignSpec:
+        return AlignSpec(self.size, self.scale, self.center_y)
+
+
+class Calibration(BaseModel):
+    """probability = sigmoid(logit / temperature + bias) (temperature scaling / Platt)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(1.0, gt=0)
+    bias: float = 0.0
+    fitted_on: str = Field("", description="What the calibration was fitted on.")
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    role: Literal["spatial", "temporal"]
+    onnx: str = Field(description="ONNX file name inside the pack folder.")
+    onnx_sha256: str = Field("", description="Checksum of the ONNX file, checked at load.")
+    input: InputSpec
+    calibration: Calibration = Field(default_factory=Calibration)
+    threshold: float = Field(0.5, gt=0, lt=1, description="Shipped alert threshold (probability).")
+    threshold_note: str = Field("", description="How the threshold was chosen.")
+    training: dict[str, Any] = Field(default_factory=dict, description="Data, recipe, config.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Measured, with protocol.")
+
+
+class ModelPack(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    folder: Path
+    card: ModelCard
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.folder / self.card.onnx
+
+    @property
+    def id(self) -> str:
+        """name@version: what alerts cite as the model that judged."""
+        return f"{self.card.name}@{self.card.version}"
+
+
+class PackError(RuntimeError):
+    """A model pack is missing, incomplete or corrupt."""
+
+
+def resolve_pack(name_or_path: str | Path) -> ModelPack:
+    """Load a shipped pack by name, or a pack folder by path."""
+    candidate = Path(name_or_path).expanduser()
+    folder = candidate if candidate.is_dir() else PACKS_DIR / str(name_or_path)
+    card_file = folder / "card.json"
+    if not card_file.is_file():
+        shipped = ", ".join(sorted(p.name for p in PACKS_DIR.iterdir() if p.is_dir())) or "none"
+        raise PackError(
+            f"model pack {name_or_path!r}: no card.json in {folder} (shipped packs: {shipped})"
+        )
+    try:
+        card = ModelCard.model_validate(json.loads(card_file.read_text()))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise PackError(f"model pack {folder}: card.json is invalid: {exc}") from exc
+    pack = ModelPack(folder=folder, card=card)
+    if not pack.onnx_path.is_file():
+        raise PackError(f"model pack {folder}: ONNX file {card.onnx} is missing")
+    if card.onnx_sha256 and file_sha256(pack.onnx_path) != card.onnx_sha256:
+        raise PackError(
+            f"model pack {folder}: {card.onnx} does not match the checksum in card.json "
+            "(corrupt or replaced file)"
+        )
+    return pack
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_card(folder: Path, card: ModelCard) -> Path:
+    """Write card.json, filling in the ONNX checksum."""
+    folder.mkdir(parents=True, exist_ok=True)
+    card = card.model_copy(update={"onnx_sha256": file_sha256(folder / card.onnx)})
+    path = folder / "card.json"
+    path.write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
+    return path

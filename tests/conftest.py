@@ -1,0 +1,7 @@
+"""Shared fixtures: real servers (Redis, RTSP, RTP senders) started on 127.0.0.1."""
+
+pytest_plugins = [
+    "tests.support.redis_server",
+    "tests.support.stream_servers",
+    "tests.support.media",
+]
