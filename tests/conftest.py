@@ -1,7 +1,8 @@
-"""Shared fixtures: real servers (Redis, RTSP, RTP senders) started on 127.0.0.1."""
+"""Shared fixtures: real servers (Redis, RTSP, RTP senders) started on 127.0.0.1, test media."""
 
 pytest_plugins = [
     "tests.support.redis_server",
     "tests.support.stream_servers",
     "tests.support.media",
+    "tests.support.face_media",
 ]

@@ -1,0 +1,1 @@
+"""Fixtures: face_media."""

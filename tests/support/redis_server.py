@@ -1,0 +1,1 @@
+"""Fixtures: redis_server."""
