@@ -1,4 +1,4 @@
-"""The `verity` command."""
+"""The `verity` command: one subcommand module per job (agent/commands/)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,41 @@ import argparse
 import sys
 
 from agent import __version__
+from agent.commands import alerts_cmd, bench, config_cmd, demo, engines_cmd, run, score, train
+from agent.commands.common import CommandError
+
+SUBCOMMANDS = [run, score, demo, alerts_cmd, config_cmd, train, bench, engines_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="verity", description="Real-time deepfake monitoring.")
+    parser = argparse.ArgumentParser(
+        prog="verity",
+        description="Verity: real-time deepfake monitoring. Watches live video, judges every face, "
+        "publishes alerts to Redis.",
+    )
     parser.add_argument("--version", action="version", version=f"verity {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passes_unknown_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.unknown_args = unknown
+    if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
-    return 0
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as exc:
+        print(f"verity {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -123,8 +123,10 @@ def format_validation_error(exc: ValidationError, path: str | Path | None = None
             message = "unknown key (not a Verity setting; check its spelling and section)"
         value = err.get("input")
         shown = "" if err["type"] == "missing" else f" (got {_short(value)})"
-        env_name = "VERITY_" + "__".join(str(p).upper() for p in err["loc"] if not isinstance(p, int))
-        lines.append(f"  {key}: {message}{shown}  [env {env_name}]")
+        env = ""
+        if err["type"] != "extra_forbidden" and not any(isinstance(p, int) for p in err["loc"]):
+            env = "  [env VERITY_" + "__".join(str(p).upper() for p in err["loc"]) + "]"
+        lines.append(f"  {key}: {message}{shown}{env}")
     return "\n".join(lines)
 
 
@@ -152,5 +154,6 @@ __all__ = [
     "TrackerConfig",
     "VerityConfig",
     "config_as_yaml",
+    "format_validation_error",
     "load_config",
 ]

@@ -16,6 +16,13 @@ class TrackerConfig(BaseModel):
     max_missed: int = Field(
         2, ge=0, description="Detection rounds a track may go unmatched before it ends."
     )
+    keypoint_gain: float = Field(
+        0.35,
+        gt=0,
+        le=1,
+        description="At a detection, how far a track's keypoints move from their optical-flow "
+        "position toward the detector's (1: detector only). Lower is steadier crops.",
+    )
 
 
 class QualityConfig(BaseModel):

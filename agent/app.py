@@ -1,0 +1,99 @@
+"""The assembled agent: pipeline + alert publisher + Redis sink (+ embedded Redis, HTTP).
+
+`verity run`, `verity demo` and `verity bench` all run this same object.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from agent.alerts.embedded import EmbeddedRedis
+from agent.alerts.publisher import AlertPublisher
+from agent.alerts.sink import RedisAlertSink, redact
+from agent.config import VerityConfig
+from agent.pipeline import Pipeline, PipelineStats
+
+log = logging.getLogger("agent")
+
+
+@dataclass
+class RunResult:
+    stats: PipelineStats
+    failed_streams: dict[str, str]
+    alerts_published: int
+    alerts_unsent: int
+
+
+class Agent:
+    """Use as a context manager: resources are released even when a run fails."""
+
+    def __init__(self, config: VerityConfig) -> None:
+        self.config = config
+        self.embedded: EmbeddedRedis | None = None
+        self.sink: RedisAlertSink | None = None
+        self.pipeline: Pipeline | None = None
+        self.publisher: AlertPublisher | None = None
+        self.http = None
+        self.redis_url = config.alerts.redis_url
+
+    def __enter__(self) -> Agent:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self.redis_url == "embedded":
+            self.embedded = EmbeddedRedis().start()
+            self.redis_url = self.embedded.url
+            log.info("embedded Redis at %s", self.redis_url)
+        self.sink = RedisAlertSink(self.config.alerts, self.redis_url)
+        try:
+            self.sink.check()
+        except ConnectionError as exc:
+            log.warning("%s; alerts will be buffered until it answers", exc)
+        self.sink.start()
+        self.pipeline = Pipeline(self.config)
+        self.publisher = AlertPublisher(
+            self.config.alerts, self.sink.publish, self.pipeline.scorer, self.pipeline.source_url
+        )
+        self.pipeline.listeners.append(self.publisher)
+        if self.config.service.http_port is not None:
+            from agent.service import HttpService
+
+            self.http = HttpService(self, self.config.service).start()
+        log.info(
+            "watching %d stream(s); alerts to %s stream %r and channel %r",
+            len(self.config.streams), redact(self.redis_url),
+            self.config.alerts.stream_key, self.config.alerts.channel,
+        )
+
+    def run(self, stop: threading.Event | None = None) -> RunResult:
+        assert self.pipeline is not None and self.sink is not None
+        stats = self.pipeline.run(stop)
+        self.sink.flush(timeout=10.0)
+        sink_stats = self.sink.stats
+        return RunResult(
+            stats=stats,
+            failed_streams=dict(self.pipeline.failed_streams),
+            alerts_published=sink_stats.published,
+            alerts_unsent=sink_stats.buffered,
+        )
+
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None

@@ -1,0 +1,224 @@
+"""The agent's main loop: many streams in, one shared detector and model, events out.
+
+Each stream decodes on its own thread (agent.ingest.StreamReader). This loop takes at most
+one ready frame per stream per round, runs detection/tracking/alignment per frame, scores the
+round's face crops from all streams in one batch, updates each track's rolling score, and
+hands the resulting events to listeners (the Redis publisher, collectors for `score`/`eval`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from agent.config import StreamConfig, VerityConfig
+from agent.ingest import Frame, StreamReader
+from agent.pipeline.analyzer import FaceObservation, StreamAnalyzer
+from agent.pipeline.scorer import FaceScorer
+from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
+from engines.faces import FaceDetector, create_detector
+
+log = logging.getLogger("agent.pipeline")
+
+
+class EventListener(Protocol):
+    def on_event(self, event: TrackEvent) -> None: ...
+
+
+@dataclass
+class StreamSlot:
+    config: StreamConfig
+    reader: StreamReader
+    analyzer: StreamAnalyzer
+    book: TrackBook
+    frames_analysed: int = 0
+    faces_observed: int = 0
+    lag_sum: float = 0.0
+    lag_max: float = 0.0
+    lags: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
+    """Recent decode-to-analysis delays (s), for percentiles."""
+    done: bool = False
+
+
+@dataclass
+class PipelineStats:
+    rounds: int = 0
+    frames_analysed: int = 0
+    faces_observed: int = 0
+    faces_scored: int = 0
+    faces_unknown: int = 0
+    events: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: VerityConfig,
+        *,
+        listeners: Iterable[EventListener] = (),
+        detector: FaceDetector | None = None,
+        scorer: FaceScorer | None = None,
+        on_observations: Callable[[list[FaceObservation], np.ndarray], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.scorer = scorer or FaceScorer(config.models)
+        self.detector = detector or create_detector(config.faces.detector)
+        self.threshold = config.scoring.threshold or self.scorer.threshold
+        self.listeners = list(listeners)
+        self.on_observations = on_observations
+        self.stats = PipelineStats()
+        self.wakeup = threading.Event()
+        self._slots: dict[str, StreamSlot] = {}
+        self._lock = threading.Lock()
+        self.failed_streams: dict[str, str] = {}
+        for stream in config.streams:
+            self.add_stream(stream)
+
+    # -- streams ---------------------------------------------------------------------------
+    def add_stream(self, stream: StreamConfig, *, start: bool = False) -> StreamSlot:
+        with self._lock:
+            if stream.id in self._slots:
+                raise ValueError(f"stream id {stream.id!r} is already being watched")
+            slot = StreamSlot(
+                config=stream,
+                reader=StreamReader(stream, self.config.ingest, wakeup=self.wakeup),
+                analyzer=StreamAnalyzer(
+                    stream.id, self.config.faces, self.detector, self.scorer.align_spec
+                ),
+                book=TrackBook(stream.id, self.config.scoring, self.threshold),
+            )
+            self._slots[stream.id] = slot
+        if start:
+            slot.reader.start()
+        return slot
+
+    def remove_stream(self, stream_id: str, reason: EndReason = "stream_ended") -> None:
+        with self._lock:
+            slot = self._slots.pop(stream_id, None)
+        if slot is not None:
+            slot.reader.stop()
+            self._close_slot(slot, reason)
+
+    @property
+    def slots(self) -> list[StreamSlot]:
+        with self._lock:
+            return list(self._slots.values())
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> PipelineStats:
+        """Run until `stop` is set or every stream has finished (files ended, sources failed)."""
+        stop = stop or threading.Event()
+        for slot in self.slots:
+            slot.reader.start()
+        try:
+            while not stop.is_set():
+                self.wakeup.clear()
+                frames = self._collect_round()
+                if frames:
+                    self.process(frames)
+                    continue
+                if all(slot.done for slot in self.slots):
+                    break
+                self.wakeup.wait(0.05)
+        finally:
+            reason: EndReason = "shutdown" if stop.is_set() else "stream_ended"
+            for slot in self.slots:
+                slot.reader.stop()
+                if not slot.done:
+                    self._close_slot(slot, reason)
+        return self.stats
+
+    def _collect_round(self) -> list[tuple[StreamSlot, Frame]]:
+        frames = []
+        for slot in self.slots:
+            if slot.done:
+                continue
+            frame = slot.reader.get(0.0)
+            if frame is not None:
+                frames.append((slot, frame))
+            elif slot.reader.finished:
+                if slot.reader.failed:
+                    self.failed_streams[slot.config.id] = slot.reader.error or "failed"
+                    log.error("stream %s: %s", slot.config.id, slot.reader.error)
+                self._close_slot(slot, "stream_ended")
+        return frames
+
+    def _close_slot(self, slot: StreamSlot, reason: EndReason) -> None:
+        slot.done = True
+        for track in slot.analyzer.finish():
+            self._emit(slot.book.end(track.id, reason))
+        for event in slot.book.end_all(reason):
+            self._emit(event)
+
+    def process(self, frames: list[tuple[StreamSlot, Frame]]) -> None:
+        """One round: observe every frame, score all their crops together, update tracks."""
+        self.stats.rounds += 1
+        observations: list[tuple[StreamSlot, FaceObservation]] = []
+        now = time.time()
+        for slot, frame in frames:
+            found, ended = slot.analyzer.observe(frame)
+            for track in ended:
+                self._emit(slot.book.end(track.id, "track_lost"))
+            observations += [(slot, obs) for obs in found]
+            slot.frames_analysed += 1
+            slot.faces_observed += len(found)
+            lag = max(now - frame.wall_time, 0.0)
+            slot.lag_sum += lag
+            slot.lag_max = max(slot.lag_max, lag)
+            slot.lags.append(lag)
+        self.stats.frames_analysed += len(frames)
+        self.stats.faces_observed += len(observations)
+
+        judged = [i for i, (_, obs) in enumerate(observations) if obs.quality.ok]
+        probabilities = np.full(len(observations), np.nan, np.float32)
+        if judged:
+            crops = np.stack([observations[i][1].crop for i in judged])
+            probabilities[judged] = self.scorer.spatial_probabilities(crops)
+        self.stats.faces_scored += len(judged)
+        self.stats.faces_unknown += len(observations) - len(judged)
+        if self.on_observations is not None:
+            self.on_observations([obs for _, obs in observations], probabilities)
+
+        for (slot, obs), p in zip(observations, probabilities):
+            ok = not np.isnan(p)
+            event = slot.book.update(
+                obs.track.id,
+                obs.frame.time,
+                obs.box,
+                (obs.frame.image.shape[1], obs.frame.image.shape[0]),
+                {"spatial": float(p)} if ok else None,
+                float(p) if ok else None,
+                obs,
+            )
+            self._emit(event)
+
+    def _emit(self, event: TrackEvent | None) -> None:
+        if event is None:
+            return
+        self.stats.events += 1
+        for listener in self.listeners:
+            try:
+                listener.on_event(event)
+            except Exception:  # a listener's bug must not stop the monitoring of every stream
+                log.exception("event listener %s failed", type(listener).__name__)
+
+    # -- results -----------------------------------------------------------------------------
+    def track_states(self) -> dict[str, list[TrackState]]:
+        """Every track seen, finished or not, by stream."""
+        return {
+            slot.config.id: slot.book.finished + list(slot.book.states.values())
+            for slot in self.slots
+        }
+
+    def source_url(self, stream_id: str) -> str:
+        with self._lock:
+            slot = self._slots.get(stream_id)
+        return slot.config.url if slot else ""

@@ -1,0 +1,158 @@
+"""`verity score` results: per face track a verdict with its scores, and an overall verdict."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel
+
+from agent.config import StreamConfig, VerityConfig
+from agent.faces.quality import QualityGate
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+VerdictName = Literal["real", "fake", "unknown"]
+
+
+class TrackReport(BaseModel):
+    track_id: int
+    verdict: VerdictName
+    frames_judged: int
+    frames_unknown: int
+    unknown_reasons: dict[str, int]
+    mean_probability: float | None
+    max_rolling_score: float | None
+    first_seen: float
+    last_seen: float
+    alerted_at: list[float]
+    """Stream times at which an alert would have been raised (rolling score crossed)."""
+    box: list[float]
+
+
+class ScoreReport(BaseModel):
+    path: str
+    kind: Literal["image", "video"]
+    verdict: VerdictName
+    threshold: float
+    models: dict[str, str]
+    frames_analysed: int
+    tracks: list[TrackReport]
+
+
+def overall_verdict(verdicts: list[str]) -> VerdictName:
+    """fake if any face is fake; real if at least one face was judged real; else unknown."""
+    if "fake" in verdicts:
+        return "fake"
+    if "real" in verdicts:
+        return "real"
+    return "unknown"
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreReport:
+    """One still: each face judged once at the threshold (no rolling window to smooth)."""
+    from engines.faces import align_faces
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: not a readable image")
+    threshold = config.scoring.threshold or scorer.threshold
+    detections = detector.detect(image)
+    gate = QualityGate(config.faces.quality)
+    tracks: list[TrackReport] = []
+    if len(detections):
+        crops = align_faces(image, detections.keypoints, scorer.align_spec)
+        reports = [gate.assess(c, k) for c, k in zip(crops, detections.keypoints)]
+        ok = [i for i, r in enumerate(reports) if r.ok]
+        probs = np.full(len(crops), np.nan, np.float32)
+        if ok:
+            probs[ok] = scorer.spatial_probabilities(crops[ok])
+        for i, (report, p) in enumerate(zip(reports, probs)):
+            judged = not np.isnan(p)
+            verdict = "unknown" if not judged else ("fake" if p >= threshold else "real")
+            tracks.append(
+                TrackReport(
+                    track_id=i + 1,
+                    verdict=verdict,
+                    frames_judged=int(judged),
+                    frames_unknown=int(not judged),
+                    unknown_reasons=dict(collections.Counter(report.reasons)),
+                    mean_probability=float(p) if judged else None,
+                    max_rolling_score=float(p) if judged else None,
+                    first_seen=0.0,
+                    last_seen=0.0,
+                    alerted_at=[0.0] if verdict == "fake" else [],
+                    box=[float(v) for v in detections.boxes[i]],
+                )
+            )
+    return ScoreReport(
+        path=str(path),
+        kind="image",
+        verdict=overall_verdict([t.verdict for t in tracks]),
+        threshold=threshold,
+        models=scorer.model_ids,
+        frames_analysed=1,
+        tracks=tracks,
+    )
+
+
+def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) -> ScoreReport:
+    """A whole file through the agent's own pipeline, as a non-live source."""
+    from agent.pipeline import Pipeline
+
+    stream = StreamConfig(url=str(path), kind="file", id="score")
+    config = config.model_copy(update={"streams": [stream]})
+    reasons: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
+    alerted: dict[int, list[float]] = collections.defaultdict(list)
+
+    def collect_reasons(observations, _probabilities) -> None:
+        for obs in observations:
+            reasons[obs.track.id].update(obs.quality.reasons)
+
+    class AlertTimes:
+        def on_event(self, event) -> None:
+            if event.transition.value == "new":
+                alerted[event.state.track_id].append(float(event.state.alert_started_at or event.time))
+
+    pipeline = Pipeline(
+        config, listeners=[AlertTimes()], detector=detector, scorer=scorer, on_observations=collect_reasons
+    )
+    stats = pipeline.run()
+    if pipeline.failed_streams:
+        raise ValueError(pipeline.failed_streams["score"])
+    tracks = []
+    for state in pipeline.track_states()["score"]:
+        # A track that ever raised an alert is fake; otherwise real once judged enough.
+        verdict: VerdictName = "fake" if state.ever_fake else state.rolling.verdict.value
+        tracks.append(
+            TrackReport(
+                track_id=state.track_id,
+                verdict=verdict,
+                frames_judged=state.rolling.judged_frames,
+                frames_unknown=state.rolling.unknown_frames,
+                unknown_reasons=dict(reasons[state.track_id]),
+                mean_probability=state.mean_probability,
+                max_rolling_score=state.max_rolling if state.rolling.judged_frames else None,
+                first_seen=state.first_seen,
+                last_seen=state.last_seen,
+                alerted_at=alerted[state.track_id],
+                box=[float(v) for v in state.box],
+            )
+        )
+    tracks.sort(key=lambda t: t.track_id)
+    return ScoreReport(
+        path=str(path),
+        kind="video",
+        verdict=overall_verdict([t.verdict for t in tracks]),
+        threshold=pipeline.threshold,
+        models=pipeline.scorer.model_ids,
+        frames_analysed=stats.frames_analysed,
+        tracks=tracks,
+    )

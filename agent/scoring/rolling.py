@@ -1,0 +1,115 @@
+"""Rolling score per face track, with threshold, hysteresis and minimum duration.
+
+The per-frame probability is smoothed by an exponential moving average whose half-life is in
+stream seconds (so frame-rate changes do not change its meaning). An alert is raised only
+when the smoothed score has stayed at or above the threshold for `min_duration_s`, and cleared
+only when it has stayed below `threshold - clear_margin` for as long: one odd frame neither
+raises nor clears an alert. Frames that fail the quality gate do not move the score.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from agent.config import ScoringConfig
+
+
+class Verdict(str, enum.Enum):
+    REAL = "real"
+    FAKE = "fake"
+    UNKNOWN = "unknown"
+
+
+class Transition(str, enum.Enum):
+    NEW = "new"
+    UPDATE = "update"
+    END = "end"
+
+
+@dataclass
+class RollingScore:
+    """Score state of one track. Feed it every analysed frame of the track, in time order."""
+
+    config: ScoringConfig
+    threshold: float
+    value: float | None = None
+    peak: float = 0.0
+    judged_frames: int = 0
+    unknown_frames: int = 0
+    active: bool = False
+    started_at: float | None = None
+    """Stream time at which the current alert's score first crossed the threshold."""
+    _above_since: float | None = None
+    _below_since: float | None = None
+    _last_time: float | None = None
+    _last_emit: float | None = None
+
+    @property
+    def clear_level(self) -> float:
+        return self.threshold - self.config.clear_margin
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.active:
+            return Verdict.FAKE
+        if self.judged_frames < self.config.min_frames or self.value is None:
+            return Verdict.UNKNOWN
+        return Verdict.REAL
+
+    def update(self, time: float, probability: float | None) -> Transition | None:
+        """Add one frame (probability None: the face failed the quality gate)."""
+        if probability is None:
+            self.unknown_frames += 1
+            return None
+        if self.value is None or self._last_time is None:
+            self.value = float(probability)
+        else:
+            dt = max(time - self._last_time, 0.0)
+            alpha = 1.0 - math.pow(0.5, dt / self.config.half_life_s)
+            self.value += alpha * (float(probability) - self.value)
+        self._last_time = time
+        self.judged_frames += 1
+        if self.active:
+            self.peak = max(self.peak, self.value)
+        return self._step(time)
+
+    def _step(self, time: float) -> Transition | None:
+        cfg = self.config
+        assert self.value is not None
+        if not self.active:
+            if self.value >= self.threshold:
+                if self._above_since is None:
+                    self._above_since = time
+                held = time - self._above_since
+                if held >= cfg.min_duration_s and self.judged_frames >= cfg.min_frames:
+                    self.active = True
+                    self.started_at = self._above_since
+                    self.peak = self.value
+                    self._below_since = None
+                    self._last_emit = time
+                    return Transition.NEW
+            else:
+                self._above_since = None
+            return None
+        if self.value < self.clear_level:
+            if self._below_since is None:
+                self._below_since = time
+            if time - self._below_since >= cfg.min_duration_s:
+                self.active = False
+                self._above_since = None
+                return Transition.END
+            return None
+        self._below_since = None
+        if self._last_emit is not None and time - self._last_emit >= cfg.update_every_s:
+            self._last_emit = time
+            return Transition.UPDATE
+        return None
+
+    def close(self) -> Transition | None:
+        """The track is gone: END if an alert was active."""
+        if self.active:
+            self.active = False
+            return Transition.END
+        return None
