@@ -67,7 +67,9 @@ class RedisAlertSink:
         """Raise a clear error now if Redis cannot be reached (used at start-up)."""
         try:
             self._client.ping()
+            self._stats.connected = True
         except redis.RedisError as exc:
+            self._stats.last_error = str(exc)
             raise ConnectionError(f"Redis at {redact(self.url)} is unreachable: {exc}") from exc
 
     def publish(self, alert: Alert, blobs: dict[str, bytes] | None = None) -> None:

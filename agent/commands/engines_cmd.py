@@ -1,8 +1,97 @@
-"""`verity engines`: list model packs, build TensorRT engines ahead of time, check FP16."""
+"""`verity engines`: model packs and inference engines.
+
+  verity engines list                 shipped packs, their versions and inputs
+  verity engines build [--pack NAME]  build the TensorRT FP16 engine ahead of time (GPU hosts;
+                                      a Jetson takes minutes to tens of minutes per model)
+  verity engines check-fp16           FP32 vs FP16 agreement, measured on this CPU
+"""
 
 from __future__ import annotations
 
+import argparse
+
+from agent.commands.common import CommandError, add_config_args, config_from_args, setup_logging
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("engines", help="model packs and inference engines")
-    parser.set_defaults(handler=lambda args: 0)
+    parser = subparsers.add_parser("engines", help="model packs and TensorRT engines")
+    sub = parser.add_subparsers(dest="engines_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="list the shipped model packs")
+    listing.set_defaults(handler=list_command)
+    build = sub.add_parser("build", help="build TensorRT engines ahead of time (needs a GPU)")
+    build.add_argument("--pack", action="append", help="pack name or folder (default: configured models)")
+    build.add_argument("--max-batch", type=int, help="largest batch (default models.max_batch)")
+    build.add_argument("--precision", choices=["fp16", "fp32"], default="fp16")
+    build.add_argument("--force", action="store_true", help="rebuild even if a cached engine loads")
+    add_config_args(build)
+    build.set_defaults(handler=build_command)
+    check = sub.add_parser("check-fp16", help="compare FP32 and FP16 outputs of a pack on this CPU")
+    check.add_argument("--pack", help="pack name or folder (default: the configured spatial model)")
+    check.add_argument("--samples", type=int, default=64, help="face crops to compare")
+    add_config_args(check)
+    check.set_defaults(handler=check_command)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from engines.registry import PACKS_DIR, PackError, resolve_pack
+
+    for folder in sorted(p for p in PACKS_DIR.iterdir() if p.is_dir()):
+        try:
+            pack = resolve_pack(folder)
+        except PackError as exc:
+            print(f"{folder.name}: unusable: {exc}")
+            continue
+        spec = pack.card.input
+        print(f"{pack.id}  role={pack.card.role}  input={spec.frames}x{spec.size}px  "
+              f"threshold={pack.card.threshold:.3f}  ({pack.onnx_path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _packs(args: argparse.Namespace):
+    from engines.registry import PackError, resolve_pack
+
+    config = config_from_args(args)
+    names = args.pack or [config.models.spatial] + ([config.models.temporal] if config.models.temporal else [])
+    try:
+        return config, [resolve_pack(name) for name in names]
+    except PackError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def build_command(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level or "INFO")
+    from engines.runtime import EngineUnavailable
+    from engines.runtime.tensorrt import EngineBuildError, build_engine
+
+    config, packs = _packs(args)
+    for pack in packs:
+        try:
+            path = build_engine(
+                pack, config.models.engine_cache_dir, args.max_batch or config.models.max_batch,
+                args.precision, force=args.force,
+            )
+        except EngineUnavailable as exc:
+            raise CommandError(f"cannot build a TensorRT engine here: {exc}", code=1) from None
+        except EngineBuildError as exc:
+            raise CommandError(f"{pack.id}: {exc}", code=1) from None
+        print(f"{pack.id}: {path}")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level or "WARNING")
+    from agent.demo.crops import sample_face_crops
+    from engines.runtime.precision import check_fp16
+
+    args.pack = [args.pack] if args.pack else None
+    _config, packs = _packs(args)
+    worst = 0
+    for pack in packs:
+        if pack.card.input.frames != 1:
+            print(f"{pack.id}: skipped (sequence model; check it with a GPU engine)")
+            continue
+        crops = sample_face_crops(pack.card.input.align, args.samples)
+        report = check_fp16(pack, crops)
+        print(report.summary())
+        worst = max(worst, report.flips)
+    return 1 if worst else 0

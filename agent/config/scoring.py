@@ -37,9 +37,6 @@ class ScoringConfig(BaseModel):
     update_every_s: float = Field(
         5.0, gt=0, description="While an alert is active, publish an `update` this often."
     )
-    track_timeout_s: float = Field(
-        2.0, gt=0, description="A track not seen for this long (stream time) ends."
-    )
 
     @model_validator(mode="after")
     def _margin_below_threshold(self) -> ScoringConfig:

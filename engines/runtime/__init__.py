@@ -31,7 +31,13 @@ def create_engine(
 
         reason = trt_runtime.unavailable_reason()
         if reason is None:
-            return trt_runtime.TensorRTEngine(pack, max_batch=max_batch, cache_dir=cache_dir)
+            try:
+                return trt_runtime.TensorRTEngine(pack, max_batch=max_batch, cache_dir=cache_dir)
+            except trt_runtime.EngineBuildError as exc:
+                if runtime == "tensorrt":
+                    raise EngineUnavailable(f"TensorRT engine for {pack.id}: {exc}") from exc
+                log.warning("TensorRT engine for %s failed (%s); using ONNX Runtime", pack.id, exc)
+                reason = str(exc)
         if runtime == "tensorrt":
             raise EngineUnavailable(f"runtime tensorrt requested for {pack.id}, but {reason}")
         log.debug("TensorRT not used for %s: %s", pack.id, reason)
