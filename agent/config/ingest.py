@@ -38,7 +38,10 @@ class StreamConfig(BaseModel):
     )
     loop: bool = Field(False, description="Files only: start again at the end (for soak tests).")
     options: dict[str, str] = Field(
-        default_factory=dict, description="Extra FFmpeg demuxer/protocol options."
+        default_factory=dict,
+        description="Extra FFmpeg demuxer/protocol options; they override Verity's defaults "
+        "(e.g. {analyzeduration: '500000'} opens RTSP faster, {buffer_size: '4194304'} "
+        "for UDP at high bitrates).",
     )
 
     @model_validator(mode="after")
@@ -95,9 +98,14 @@ class IngestConfig(BaseModel):
         "the oldest frame (counted in metrics) instead of falling behind.",
     )
     watchdog_s: float = Field(
-        10.0, gt=0, description="Live sources: no decoded frame for this long -> reconnect."
+        10.0,
+        gt=0,
+        description="Live sources: no decoded frame for this long (silent socket, or packets "
+        "that decode to nothing) -> close and reconnect.",
     )
-    open_timeout_s: float = Field(10.0, gt=0, description="Give up opening a source after this.")
+    open_timeout_s: float = Field(
+        10.0, gt=0, description="Give up opening a source (connect and probe) after this."
+    )
     reconnect_initial_s: float = Field(1.0, gt=0, description="First reconnect delay.")
     reconnect_max_s: float = Field(30.0, gt=0, description="Reconnect delay cap (doubling).")
     connect_attempts: int = Field(
@@ -120,3 +128,12 @@ class IngestConfig(BaseModel):
     decode_threads: int = Field(
         0, ge=0, le=64, description="FFmpeg decoder threads per stream (0: FFmpeg decides)."
     )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> IngestConfig:
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError(
+                f"reconnect_max_s ({self.reconnect_max_s:g}) must be at least "
+                f"reconnect_initial_s ({self.reconnect_initial_s:g})"
+            )
+        return self

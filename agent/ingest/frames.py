@@ -9,6 +9,8 @@ import numpy as np
 
 @dataclass(slots=True)
 class Frame:
+    """One decoded picture, converted to BGR, with its place in the stream's time."""
+
     stream_id: str
     index: int
     """Position among all frames decoded from this stream (across reconnections)."""
@@ -20,6 +22,7 @@ class Frame:
     wall_time: float
     """time.time() when the frame was decoded."""
     segment: int
-    """Connection number (0, 1, ...): a new value marks a discontinuity (reconnection)."""
+    """Connection number (0, 1, ...): a new value marks a discontinuity (a reconnection, or a
+    looping file starting over), so trackers should not link faces across it."""
     image: np.ndarray
     """H x W x 3 uint8, BGR."""

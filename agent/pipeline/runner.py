@@ -67,6 +67,7 @@ class Pipeline:
         detector: FaceDetector | None = None,
         scorer: FaceScorer | None = None,
         on_observations: Callable[[list[FaceObservation], np.ndarray], None] | None = None,
+        frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.config = config
         self.scorer = scorer or FaceScorer(config.models)
@@ -74,6 +75,8 @@ class Pipeline:
         self.threshold = config.scoring.threshold or self.scorer.threshold
         self.listeners = list(listeners)
         self.on_observations = on_observations
+        self.frame_transform = frame_transform
+        """Applied to every frame's image before analysis (evaluation perturbations)."""
         self.stats = PipelineStats()
         self.wakeup = threading.Event()
         self._slots: dict[str, StreamSlot] = {}
@@ -164,6 +167,8 @@ class Pipeline:
         observations: list[tuple[StreamSlot, FaceObservation]] = []
         now = time.time()
         for slot, frame in frames:
+            if self.frame_transform is not None:
+                frame.image = self.frame_transform(frame.image)
             found, ended = slot.analyzer.observe(frame)
             for track in ended:
                 self._emit(slot.book.end(track.id, "track_lost"))
