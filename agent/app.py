@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from agent.alerts.embedded import EmbeddedRedis
 from agent.alerts.publisher import AlertPublisher
-from agent.alerts.sink import RedisAlertSink, redact
+from agent.alerts.sink import RedisAlertSink
+from agent.redaction import redact_url
 from agent.config import VerityConfig
 from agent.pipeline import Pipeline, PipelineStats
 
@@ -71,7 +72,7 @@ class Agent:
             self.http = HttpService(self, self.config.service).start()
         log.info(
             "watching %d stream(s); alerts to %s stream %r and channel %r",
-            len(self.config.streams), redact(self.redis_url),
+            len(self.config.streams), redact_url(self.redis_url),
             self.config.alerts.stream_key, self.config.alerts.channel,
         )
 

@@ -1,6 +1,6 @@
 """Alerts: the versioned schema, the Redis sink, the embedded Redis, and the tail reader."""
 
 from agent.alerts.schema import SCHEMA_VERSION, Alert, FaceBox, Snapshot
-from agent.alerts.sink import RedisAlertSink, read_alerts, redact
+from agent.alerts.sink import RedisAlertSink, read_alerts
 
-__all__ = ["SCHEMA_VERSION", "Alert", "FaceBox", "RedisAlertSink", "Snapshot", "read_alerts", "redact"]
+__all__ = ["SCHEMA_VERSION", "Alert", "FaceBox", "RedisAlertSink", "Snapshot", "read_alerts"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.alerts.evidence import explanation_image, frame_snapshot, occlusion_map
 from agent.alerts.schema import Alert, FaceBox, Snapshot
-from agent.alerts.sink import redact
+from agent.redaction import redact_url
 from agent.config import AlertsConfig
 from agent.pipeline.scorer import FaceScorer
 from agent.pipeline.tracks import TrackEvent
@@ -53,7 +53,7 @@ class AlertPublisher:
             alert_id=state.alert_id or "",
             sequence=state.sequence,
             stream_id=state.stream_id,
-            source=redact(self.source_url(state.stream_id)),
+            source=redact_url(self.source_url(state.stream_id)),
             track_id=state.track_id,
             verdict="fake",
             score=min(max(score, 0.0), 1.0),

@@ -19,6 +19,7 @@ import redis
 
 from agent.alerts.schema import Alert
 from agent.config import AlertsConfig
+from agent.redaction import redact_url
 
 log = logging.getLogger("agent.alerts")
 
@@ -70,7 +71,7 @@ class RedisAlertSink:
             self._stats.connected = True
         except redis.RedisError as exc:
             self._stats.last_error = str(exc)
-            raise ConnectionError(f"Redis at {redact(self.url)} is unreachable: {exc}") from exc
+            raise ConnectionError(f"Redis at {redact_url(self.url)} is unreachable: {exc}") from exc
 
     def publish(self, alert: Alert, blobs: dict[str, bytes] | None = None) -> None:
         with self._cond:
@@ -127,7 +128,7 @@ class RedisAlertSink:
                     outage_since = time.monotonic()
                     log.warning(
                         "Redis at %s unreachable (%s); buffering alerts (%d queued), retrying",
-                        redact(self.url), exc, len(self._queue),
+                        redact_url(self.url), exc, len(self._queue),
                     )
                 with self._cond:
                     self._cond.wait(backoff)
@@ -149,7 +150,7 @@ class RedisAlertSink:
             if outage_since is not None:
                 log.warning(
                     "Redis at %s reachable again after %.1f s; sending buffered alerts",
-                    redact(self.url), time.monotonic() - outage_since,
+                    redact_url(self.url), time.monotonic() - outage_since,
                 )
                 outage_since = None
             backoff = 0.5
@@ -190,15 +191,6 @@ class RedisAlertSink:
                 log.error("cannot write the alert spool %s: %s", path, exc)
         for item in items:
             log.error("alert %s (%s): %s", item.alert.alert_id, why, item.alert.to_json())
-
-
-def redact(url: str) -> str:
-    """A URL with any password replaced, for logs and alerts."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    return f"{scheme}://***@{host}"
 
 
 def read_alerts(client: redis.Redis, stream_key: str, count: int = 1000) -> list[Alert]:

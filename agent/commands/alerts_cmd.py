@@ -8,7 +8,7 @@ import socket
 
 import redis
 
-from agent.alerts.sink import redact
+from agent.redaction import redact_url
 from agent.alerts.tail import format_alert_line, tail_alerts
 from agent.commands.common import CommandError, add_config_args, config_from_args
 
@@ -40,7 +40,7 @@ def tail_command(args: argparse.Namespace) -> int:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise CommandError(f"Redis at {redact(url)} is unreachable: {exc}", code=1) from None
+        raise CommandError(f"Redis at {redact_url(url)} is unreachable: {exc}", code=1) from None
     import time
 
     seen = 0
@@ -62,5 +62,5 @@ def tail_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except redis.RedisError as exc:
-        raise CommandError(f"lost Redis at {redact(url)}: {exc}", code=1) from None
+        raise CommandError(f"lost Redis at {redact_url(url)}: {exc}", code=1) from None
     return 0

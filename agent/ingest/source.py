@@ -7,11 +7,9 @@ credentials in URLs before they reach a log line.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
@@ -20,6 +18,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from agent.config.ingest import IngestConfig, StreamConfig
+from agent.redaction import redact_url
 
 log = logging.getLogger("agent.ingest")
 
@@ -50,18 +49,6 @@ class OpenedSource:
     """The hardware device decoding this stream, None for software."""
     software_reason: str | None = None
     """Why hardware decoding was asked for but is not used (None if not asked for)."""
-
-
-def redact_url(url: str) -> str:
-    """rtsp://user:pass@host/x -> rtsp://***@host/x (safe for logs, alerts and metrics)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//***@", url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def open_source(stream: StreamConfig, ingest: IngestConfig) -> OpenedSource:
