@@ -30,6 +30,14 @@ class MediaPipeDetectorConfig(BaseModel):
         "both: run the two and merge (best recall, ~2x the cost).",
     )
     min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Detection score floor.")
+    max_side: int = Field(
+        640,
+        ge=128,
+        le=4096,
+        description="Frames are downscaled to this longest side before detection. BlazeFace "
+        "looks at 128-192 px anyway; resizing large frames first is cheaper than letting "
+        "MediaPipe convert them.",
+    )
 
 
 def _import_mediapipe():
@@ -61,7 +69,12 @@ class MediaPipeDetector:
 
     def detect(self, image_bgr: np.ndarray) -> FaceDetections:
         height, width = image_bgr.shape[:2]
+        scale = min(1.0, self.config.max_side / max(height, width))
+        if scale < 1.0:
+            size = (round(width * scale), round(height * scale))
+            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        # Relative coordinates from MediaPipe map straight back onto the full-size frame.
         parts = [_to_detections(m.process(rgb), width, height) for m in self._models]
         merged = FaceDetections.concatenate(parts)
         return merged.with_nms(0.4) if len(self._models) > 1 else merged
