@@ -6,10 +6,20 @@ import argparse
 import sys
 
 from agent import __version__
-from agent.commands import alerts_cmd, bench, config_cmd, demo, engines_cmd, run, score, train
+from agent.commands import (
+    alerts_cmd,
+    bench,
+    config_cmd,
+    demo,
+    engines_cmd,
+    eval_cmd,
+    run,
+    score,
+    train,
+)
 from agent.commands.common import CommandError
 
-SUBCOMMANDS = [run, score, demo, alerts_cmd, config_cmd, train, bench, engines_cmd]
+SUBCOMMANDS = [run, score, demo, alerts_cmd, config_cmd, eval_cmd, train, bench, engines_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,12 @@ class StreamConfig(BaseModel):
         "(frames then drop when analysis falls behind, as for a live source).",
     )
     loop: bool = Field(False, description="Files only: start again at the end (for soak tests).")
+    max_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="End the stream after this much stream time (e.g. judge only the first "
+        "seconds of a file); unset: until the source ends.",
+    )
     options: dict[str, str] = Field(
         default_factory=dict,
         description="Extra FFmpeg demuxer/protocol options; they override Verity's defaults "

@@ -101,6 +101,7 @@ class StreamReader:
         self._pacer = RealtimePacer() if stream.kind == "file" and stream.realtime else None
         self._segment = -1
         self._told_software = False
+        self._reached_limit = False  # stream.max_seconds of stream time delivered
 
     # -- public interface -------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class StreamReader:
                 return
             finally:
                 opened.container.close()
-            if self._stop.is_set() or not self.stream.loop:
+            if self._stop.is_set() or self._reached_limit or not self.stream.loop:
                 break
         self._set_state("ended")
 
@@ -228,6 +229,9 @@ class StreamReader:
                 finally:
                     opened.container.close()
             if self._stop.is_set():
+                return
+            if self._reached_limit:
+                self._set_state("ended")
                 return
             if self._stats.decoded > decoded_before:
                 worked, failures, waits = True, 0, 0
@@ -297,7 +301,7 @@ class StreamReader:
                 for frame in self._decode(packet):
                     last_frame = time.monotonic()
                     self._handle(frame, last_frame)
-                    if self._stop.is_set():
+                    if self._stop.is_set() or self._reached_limit:
                         return
                 asked = time.monotonic()
                 if watchdog and asked - last_frame > limit:
@@ -330,6 +334,10 @@ class StreamReader:
         """Place a decoded frame on the stream clock; convert and queue it if the cap allows."""
         pts = frame.time
         stream_time = self._clock.place(pts, wall)
+        limit = self.stream.max_seconds
+        if limit is not None and stream_time >= limit:
+            self._reached_limit = True
+            return
         with self._lock:
             index = self._stats.decoded
             self._stats.decoded += 1

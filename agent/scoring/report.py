@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -56,42 +57,66 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreReport:
-    """One still: each face judged once at the threshold (no rolling window to smooth)."""
+@dataclass(frozen=True)
+class FaceJudgement:
+    """One face of a still: its box, the calibrated probability (None: refused), verdict."""
+
+    box: np.ndarray
+    probability: float | None
+    reasons: tuple[str, ...]
+    verdict: VerdictName
+
+
+def judge_image(
+    image: np.ndarray, detector, scorer, gate: QualityGate, threshold: float, max_faces: int
+) -> list[FaceJudgement]:
+    """Every face of one still judged once at the threshold (no rolling window to smooth)."""
     from engines.faces import align_faces
 
+    detections = detector.detect(image)
+    if len(detections) > max_faces:
+        detections = detections[np.argsort(-detections.interocular)[:max_faces]]
+    if not len(detections):
+        return []
+    crops = align_faces(image, detections.keypoints, scorer.align_spec)
+    reports = [gate.assess(c, k) for c, k in zip(crops, detections.keypoints)]
+    ok = [i for i, r in enumerate(reports) if r.ok]
+    probabilities = np.full(len(crops), np.nan, np.float32)
+    if ok:
+        probabilities[ok] = scorer.spatial_probabilities(crops[ok])
+    judgements = []
+    for box, report, p in zip(detections.boxes, reports, probabilities):
+        judged = not np.isnan(p)
+        verdict: VerdictName = "unknown" if not judged else ("fake" if p >= threshold else "real")
+        judgements.append(FaceJudgement(box, float(p) if judged else None, report.reasons, verdict))
+    return judgements
+
+
+def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreReport:
+    """One still through the agent's detector, alignment, quality gate and model."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image")
     threshold = config.scoring.threshold or scorer.threshold
-    detections = detector.detect(image)
-    gate = QualityGate(config.faces.quality)
-    tracks: list[TrackReport] = []
-    if len(detections):
-        crops = align_faces(image, detections.keypoints, scorer.align_spec)
-        reports = [gate.assess(c, k) for c, k in zip(crops, detections.keypoints)]
-        ok = [i for i, r in enumerate(reports) if r.ok]
-        probs = np.full(len(crops), np.nan, np.float32)
-        if ok:
-            probs[ok] = scorer.spatial_probabilities(crops[ok])
-        for i, (report, p) in enumerate(zip(reports, probs)):
-            judged = not np.isnan(p)
-            verdict = "unknown" if not judged else ("fake" if p >= threshold else "real")
-            tracks.append(
-                TrackReport(
-                    track_id=i + 1,
-                    verdict=verdict,
-                    frames_judged=int(judged),
-                    frames_unknown=int(not judged),
-                    unknown_reasons=dict(collections.Counter(report.reasons)),
-                    mean_probability=float(p) if judged else None,
-                    max_rolling_score=float(p) if judged else None,
-                    first_seen=0.0,
-                    last_seen=0.0,
-                    alerted_at=[0.0] if verdict == "fake" else [],
-                    box=[float(v) for v in detections.boxes[i]],
-                )
-            )
+    faces = judge_image(
+        image, detector, scorer, QualityGate(config.faces.quality), threshold, config.faces.max_faces
+    )
+    tracks = [
+        TrackReport(
+            track_id=i + 1,
+            verdict=face.verdict,
+            frames_judged=int(face.probability is not None),
+            frames_unknown=int(face.probability is None),
+            unknown_reasons=dict(collections.Counter(face.reasons)),
+            mean_probability=face.probability,
+            max_rolling_score=face.probability,
+            first_seen=0.0,
+            last_seen=0.0,
+            alerted_at=[0.0] if face.verdict == "fake" else [],
+            box=[float(v) for v in face.box],
+        )
+        for i, face in enumerate(faces)
+    ]
     return ScoreReport(
         path=str(path),
         kind="image",

@@ -186,3 +186,18 @@ def test_one_consumer_serves_many_readers_through_a_shared_wakeup(start_reader, 
     assert all(r.stats.state == "ended" for r in readers)
     for stream_id, got in frames.items():
         assert [f.index for f in got] == list(range(0, 20, 2)), stream_id
+
+
+def test_max_seconds_ends_a_file_early(clip_30fps, start_reader):
+    """Only the first seconds are delivered, and the stream ends cleanly (state ended)."""
+    reader = start_reader(
+        StreamConfig(url=str(clip_30fps), kind="file", max_seconds=0.5), analysis_fps=10
+    )
+    frames = []
+    deadline = time.monotonic() + 20
+    while not reader.finished and time.monotonic() < deadline:
+        frame = reader.get(timeout=0.2)
+        if frame is not None:
+            frames.append(frame)
+    assert reader.finished and not reader.failed and reader.stats.state == "ended"
+    assert 4 <= len(frames) <= 5 and max(f.time for f in frames) < 0.5

@@ -8,7 +8,6 @@ onset, and a real-only clip must raise none.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import time
 import urllib.request
 
 import pytest
-import redis
 
 from agent.alerts import read_alerts
 from agent.alerts.tail import tail_alerts

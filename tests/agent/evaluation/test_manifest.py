@@ -1,0 +1,115 @@
+"""Evaluation manifests: reading, checking, the training split, the limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.evaluation import (
+    ManifestError,
+    SplitRule,
+    limit_items,
+    load_split_rule,
+    read_eval_manifest,
+    select_split,
+)
+from engines.data.manifest import read_manifest, split_by_group
+
+
+def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_reads_paths_relative_to_the_csv_and_infers_kind(tmp_path):
+    sub = tmp_path / "set"
+    sub.mkdir()
+    csv = write(sub, "path,label,method,extra\nclips/a.mp4,real,ignored,x\nb.PNG,Fake,gan:x,y\n")
+    items = read_eval_manifest(csv)
+    assert [i.path for i in items] == [sub / "clips/a.mp4", sub / "b.PNG"]
+    assert [i.kind for i in items] == ["video", "image"]
+    assert [i.label for i in items] == ["real", "fake"]
+    assert items[0].method == "" and items[0].family == "real"  # a real file has no method
+    assert items[1].method == "gan:x" and items[1].family == "gan"
+
+
+def test_fake_without_method_is_grouped_as_unspecified(tmp_path):
+    (item,) = read_eval_manifest(write(tmp_path, "path,label\nx.mp4,fake\n"))
+    assert item.method_name == "unspecified"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("path,verdict\nx.mp4,real\n", "no 'label' column"),
+        ("file,label\nx.mp4,real\n", "no 'path' column"),
+        ("path,label\nx.mp4,real\ny.mp4,maybe\n", "line 3: label 'maybe' for y.mp4"),
+        ("path,label,kind\nx.mp4,real,audio\n", "kind 'audio'"),
+        ("path,label\n", "no rows"),
+    ],
+)
+def test_bad_manifests_say_where_and_why(tmp_path, text, message):
+    with pytest.raises(ManifestError, match=message):
+        read_eval_manifest(write(tmp_path, text))
+
+
+def test_missing_manifest_is_named(tmp_path):
+    with pytest.raises(ManifestError, match="nope.csv: no such file"):
+        read_eval_manifest(tmp_path / "nope.csv")
+
+
+SPLIT_CSV = "path,label,method,group\n" + "".join(
+    f"{g}_{i}.jpg,{'fake' if g.startswith('f') and i == 0 else 'real'},m,{g}\n"
+    for g in ["f1", "f2"] + [f"r{k}" for k in range(8)]
+    for i in range(2)
+)
+
+
+def test_validation_split_matches_the_trainers_split(tmp_path):
+    items = read_eval_manifest(write(tmp_path, SPLIT_CSV))
+    config = write(tmp_path, "split:\n  val_fraction: 0.25\n  seed: 3\n", "train.yaml")
+    rule = load_split_rule(config)
+    val = select_split(items, "validation", rule)
+    train = select_split(items, "train", rule)
+    groups = {i.group for i in val}
+    assert {"f1", "f2"} <= groups and len(groups) == 2 + 2  # every fake group + 25% of 8
+    assert not groups & {i.group for i in train} and len(val) + len(train) == len(items)
+    assert all(not i.is_fake for i in train)
+
+
+def test_split_config_without_split_section_uses_the_trainers_defaults(tmp_path):
+    rule = load_split_rule(write(tmp_path, "name: x\n", "train.yaml"))
+    assert (rule.val_fraction, rule.seed, rule.from_defaults) == (0.25, 0, True)
+
+
+def test_split_problems_are_clear(tmp_path):
+    with pytest.raises(ManifestError, match="cannot read"):
+        load_split_rule(tmp_path / "absent.yaml")
+    with pytest.raises(ManifestError, match="val_fraction"):
+        load_split_rule(write(tmp_path, "split:\n  val_fraction: lots\n", "bad.yaml"))
+    items = read_eval_manifest(write(tmp_path, "path,label\nx.jpg,real\n"))
+    with pytest.raises(ManifestError, match="needs a `group`"):
+        select_split(items, "validation", load_split_rule(write(tmp_path, "{}\n", "c.yaml")))
+
+
+def test_limit_draws_both_classes_reproducibly(tmp_path):
+    csv = "path,label\n" + "".join(f"r{i}.jpg,real\n" for i in range(20)) + "f.jpg,fake\n"
+    items = read_eval_manifest(write(tmp_path, csv))
+    picked = limit_items(items, 4, seed=1)
+    assert len(picked) == 4 and any(i.is_fake for i in picked)
+    assert picked == limit_items(items, 4, seed=1)
+    assert [i.line for i in picked] == sorted(i.line for i in picked)  # manifest order kept
+    assert limit_items(items, 100) == items
+
+
+@pytest.mark.data
+def test_project_manifest_reads_and_splits_as_training_does(data_dir):
+    items = read_eval_manifest(data_dir / "manifest.csv")
+    entries = read_manifest(data_dir)
+    assert [i.rel for i in items] == [e.rel for e in entries]
+    assert [i.kind for i in items] == [e.kind for e in entries]
+    expected = split_by_group(entries, val_fraction=0.25, seed=0).val
+    val = select_split(items, "validation", SplitRule("test", 0.25, 0, True))
+    assert {i.rel for i in val} == {e.rel for e in expected}
