@@ -5,7 +5,6 @@ Used where a command needs representative model inputs on any machine (the FP16 
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from agent.demo.clip import astronaut_bgr

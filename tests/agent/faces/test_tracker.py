@@ -6,7 +6,6 @@ import numpy as np
 from agent.config import TrackerConfig
 from agent.faces.tracker import FaceTracker
 from engines.faces import FaceDetections
-from tests.support.face_media import shifted
 
 
 def gray(image):
