@@ -1,0 +1,57 @@
+"""engines.metrics on inputs whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engines import metrics
+
+
+def test_auc_perfect_and_reversed():
+    y = [0, 0, 0, 1, 1, 1]
+    s = [0.1, 0.2, 0.3, 0.7, 0.8, 0.9]
+    assert metrics.auc(y, s) == 1.0
+    assert metrics.auc(y, [-v for v in s]) == 0.0
+    assert metrics.average_precision(y, s) == 1.0
+    assert metrics.eer(y, s) == 0.0
+
+
+def test_eer_known_case():
+    # Reals 0.1 0.2 0.3 0.6, fakes 0.4 0.7 0.8 0.9: one real above one fake -> EER 0.25.
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    s = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
+    assert metrics.eer(y, s) == pytest.approx(0.25)
+    assert metrics.auc(y, s) == pytest.approx(15 / 16)
+
+
+def test_single_class_is_nan():
+    assert math.isnan(metrics.auc([1, 1], [0.2, 0.3]))
+    assert math.isnan(metrics.eer([0, 0], [0.2, 0.3]))
+
+
+def test_accuracy_and_log_loss():
+    y = [0, 1, 1, 0]
+    p = [0.2, 0.9, 0.4, 0.1]
+    assert metrics.accuracy(y, p) == 0.75
+    expected = -np.mean(np.log([0.8, 0.9, 0.4, 0.9]))
+    assert metrics.log_loss(y, p) == pytest.approx(expected)
+
+
+def test_frame_and_video_protocol():
+    # Frame score = max over faces, video = mean over frames.
+    files = ["a", "a", "a", "b", "b"]
+    frames = [0, 0, 1, 0, 1]
+    probs = [0.2, 0.6, 0.4, 0.1, 0.3]
+    fk, fp, vk, vp = metrics.frame_and_video_scores(files, frames, probs)
+    assert fk == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert np.allclose(fp, [0.6, 0.4, 0.1, 0.3])
+    assert vk == ["a", "b"] and np.allclose(vp, [0.5, 0.2])
+
+
+def test_summarize_keys():
+    out = metrics.summarize([0, 1], [0.1, 0.9], [0.1, 0.9])
+    assert out["n"] == 2 and out["auc"] == 1.0 and out["accuracy"] == 1.0
+    assert metrics.tpr_at_fpr([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], 0.0) == 0.5
