@@ -9,6 +9,7 @@ from agent import __version__
 from agent.commands import (
     alerts_cmd,
     bench,
+    calibrate,
     config_cmd,
     demo,
     engines_cmd,
@@ -19,7 +20,9 @@ from agent.commands import (
 )
 from agent.commands.common import CommandError
 
-SUBCOMMANDS = [run, score, demo, alerts_cmd, config_cmd, eval_cmd, train, bench, engines_cmd]
+SUBCOMMANDS = [
+    run, score, demo, alerts_cmd, config_cmd, eval_cmd, calibrate, train, bench, engines_cmd,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,21 @@ class Calibration(BaseModel):
     fitted_on: str = Field("", description="What the calibration was fitted on.")
 
 
+class AlertThreshold(BaseModel):
+    """The rolling-score threshold that raises alerts, set at a target false-alarm rate.
+
+    Written by `verity calibrate`, which replays real validation clips through the agent's own
+    pipeline and rolling scorer; it takes precedence over the per-frame `threshold`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float = Field(gt=0, lt=1)
+    target_alerts_per_hour: float = Field(gt=0)
+    method: str = Field(description="How the rate was measured.")
+    measured: dict[str, Any] = Field(default_factory=dict)
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +76,9 @@ class ModelCard(BaseModel):
     calibration: Calibration = Field(default_factory=Calibration)
     threshold: float = Field(0.5, gt=0, lt=1, description="Shipped alert threshold (probability).")
     threshold_note: str = Field("", description="How the threshold was chosen.")
+    alert_threshold: AlertThreshold | None = Field(
+        None, description="Stream-level alert threshold at a target false-alarm rate."
+    )
     training: dict[str, Any] = Field(default_factory=dict, description="Data, recipe, config.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Measured, with protocol.")
 

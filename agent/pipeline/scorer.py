@@ -44,7 +44,9 @@ class FaceScorer:
 
     @property
     def threshold(self) -> float:
-        return self.spatial_pack.card.threshold
+        """The alert threshold: the stream-level calibrated one when the card has it."""
+        card = self.spatial_pack.card
+        return card.alert_threshold.value if card.alert_threshold else card.threshold
 
     @property
     def model_ids(self) -> dict[str, str]:
