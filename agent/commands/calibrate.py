@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the full result here")
     parser.add_argument("--write-card", action="store_true",
-                        help="store the threshold in the spatial model's card.json")
+                        help="store the threshold in the deciding model's card.json (temporal when fused)")
     add_config_args(parser)
     parser.set_defaults(handler=calibrate_command)
 
@@ -112,7 +112,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
             "files": alerted,
         },
         "scoring": config.scoring.model_dump(),
-        "model": scorer.spatial_pack.id,
+        "models": scorer.model_ids,
         "curve": choice.curve,
     }
     print(
@@ -124,7 +124,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.write_card:
-        pack = scorer.spatial_pack
+        pack = scorer.decision_pack
         method = (
             f"verity calibrate: {len(real_clips)} real validation clips ({hours * 60:.1f} min) through the "
             f"agent's pipeline and RollingScore (half_life_s={config.scoring.half_life_s}, "

@@ -20,6 +20,17 @@ class ModelsConfig(BaseModel):
     temporal: str | None = Field(
         None, description="Frame-sequence model pack (name or folder); unset: spatial only."
     )
+    temporal_mode: Literal["continuous", "escalation"] = Field(
+        "continuous",
+        description="continuous: the temporal model judges every track; escalation: only tracks "
+        "whose rolling score reached temporal_escalate_at (saves CPU on many streams).",
+    )
+    temporal_stride: int = Field(
+        4, ge=1, le=100, description="Run the temporal model on a track every this many frames."
+    )
+    temporal_escalate_at: float = Field(
+        0.3, ge=0, le=1, description="Rolling score that escalates a track to the temporal model."
+    )
     runtime: Literal["auto", "onnxruntime", "tensorrt"] = Field(
         "auto",
         description="auto: TensorRT FP16 when tensorrt and a GPU are present, else ONNX Runtime.",

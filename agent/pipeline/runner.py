@@ -21,7 +21,7 @@ import numpy as np
 from agent.config import StreamConfig, VerityConfig
 from agent.ingest import Frame, StreamReader
 from agent.pipeline.analyzer import FaceObservation, StreamAnalyzer
-from agent.pipeline.scorer import FaceScorer
+from agent.pipeline.scorer import FaceScorer, FrameScore
 from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
 from engines.faces import FaceDetector, create_detector
 
@@ -157,9 +157,13 @@ class Pipeline:
     def _close_slot(self, slot: StreamSlot, reason: EndReason) -> None:
         slot.done = True
         for track in slot.analyzer.finish():
-            self._emit(slot.book.end(track.id, reason))
-        for event in slot.book.end_all(reason):
-            self._emit(event)
+            self._end_track(slot, track.id, reason)
+        for track_id in list(slot.book.states):
+            self._end_track(slot, track_id, reason)
+
+    def _end_track(self, slot: StreamSlot, track_id: int, reason: EndReason) -> None:
+        self.scorer.forget((slot.config.id, track_id))
+        self._emit(slot.book.end(track_id, reason))
 
     def process(self, frames: list[tuple[StreamSlot, Frame]]) -> None:
         """One round: observe every frame, score all their crops together, update tracks."""
@@ -171,7 +175,7 @@ class Pipeline:
                 frame.image = self.frame_transform(frame.image)
             found, ended = slot.analyzer.observe(frame)
             for track in ended:
-                self._emit(slot.book.end(track.id, "track_lost"))
+                self._end_track(slot, track.id, "track_lost")
             observations += [(slot, obs) for obs in found]
             slot.frames_analysed += 1
             slot.faces_observed += len(found)
@@ -183,24 +187,34 @@ class Pipeline:
         self.stats.faces_observed += len(observations)
 
         judged = [i for i, (_, obs) in enumerate(observations) if obs.quality.ok]
-        probabilities = np.full(len(observations), np.nan, np.float32)
+        scores: list[FrameScore | None] = [None] * len(observations)
         if judged:
-            crops = np.stack([observations[i][1].crop for i in judged])
-            probabilities[judged] = self.scorer.spatial_probabilities(crops)
+            picked = [observations[i] for i in judged]
+            results = self.scorer.score(
+                keys=[(slot.config.id, obs.track.id) for slot, obs in picked],
+                crops=np.stack([obs.crop for _, obs in picked]),
+                frames=[obs.frame.image for _, obs in picked],
+                keypoints=[obs.keypoints for _, obs in picked],
+                rolling=[slot.book.rolling_value(obs.track.id) for slot, obs in picked],
+            )
+            for i, result in zip(judged, results):
+                scores[i] = result
         self.stats.faces_scored += len(judged)
         self.stats.faces_unknown += len(observations) - len(judged)
         if self.on_observations is not None:
+            probabilities = np.array(
+                [s.fused if s is not None else np.nan for s in scores], np.float32
+            )
             self.on_observations([obs for _, obs in observations], probabilities)
 
-        for (slot, obs), p in zip(observations, probabilities):
-            ok = not np.isnan(p)
+        for (slot, obs), score in zip(observations, scores):
             event = slot.book.update(
                 obs.track.id,
                 obs.frame.time,
                 obs.box,
                 (obs.frame.image.shape[1], obs.frame.image.shape[0]),
-                {"spatial": float(p)} if ok else None,
-                float(p) if ok else None,
+                score.by_role if score is not None else None,
+                score.fused if score is not None else None,
                 obs,
             )
             self._emit(event)

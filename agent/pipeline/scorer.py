@@ -1,57 +1,138 @@
-"""The deepfake models as the pipeline sees them: crops in, calibrated probabilities out."""
+"""The deepfake models as the pipeline sees them: face crops in, calibrated probabilities out.
+
+The spatial model judges every judged crop. The temporal model (optional) judges a track's
+window of its last T judged crops, every `models.temporal_stride` frames of that track, either
+always (`continuous`) or once the track's rolling score reaches `models.temporal_escalate_at`
+(`escalation`). When a track has a temporal score, its per-frame probability is the fusion of
+both models (weights fitted by the temporal model's trainer and stored in its card);
+otherwise it is the spatial model's calibrated probability.
+"""
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from agent.config import ModelsConfig
 from agent.scoring.fusion import calibrate
-from engines.faces.align import AlignSpec
-from engines.registry import ModelPack, resolve_pack
+from engines.faces.align import AlignSpec, align_faces
+from engines.registry import ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
 log = logging.getLogger("agent.pipeline")
 
+TrackKey = tuple[str, int]  # (stream id, track id)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """fused logit = w_spatial * mean spatial logit over the window + w_temporal * temporal + b."""
+
+    spatial: float
+    temporal: float
+    bias: float
+
+    @classmethod
+    def from_card(cls, pack: ModelPack) -> Fusion | None:
+        card = pack.card
+        block = card.training.get("fusion") or card.metrics.get("fusion")
+        if not block:
+            return None
+        weights = block["weights"]
+        return cls(float(weights["spatial"]), float(weights["temporal"]), float(block.get("bias", 0.0)))
+
+    def probability(self, spatial_logit: float, temporal_logit: float) -> float:
+        z = self.spatial * spatial_logit + self.temporal * temporal_logit + self.bias
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))))
+
+
+@dataclass
+class _Window:
+    crops: collections.deque
+    spatial_logits: collections.deque
+    since_run: int = 0
+    temporal_logit: float | None = None
+
+
+@dataclass
+class FrameScore:
+    """One judged face in one frame: calibrated probability per model role, and the fusion."""
+
+    by_role: dict[str, float] = field(default_factory=dict)
+    fused: float = float("nan")
+
 
 class FaceScorer:
-    """Runs the spatial model (and, when configured, the temporal one) on batches of crops."""
+    """Runs the spatial model (and the temporal one when configured) on batches of crops."""
 
     def __init__(self, config: ModelsConfig) -> None:
         self.config = config
-        self.spatial_pack: ModelPack = resolve_pack(config.spatial)
-        if self.spatial_pack.card.role != "spatial":
-            raise ValueError(
-                f"models.spatial: pack {self.spatial_pack.id} has role "
-                f"{self.spatial_pack.card.role!r}, not 'spatial'"
-            )
-        self.spatial: Engine = create_engine(
-            self.spatial_pack,
-            config.runtime,
-            threads=config.threads,
-            max_batch=config.max_batch,
-            cache_dir=config.engine_cache_dir,
-        )
+        self.spatial_pack: ModelPack = self._load(config.spatial, "spatial")
+        self.spatial: Engine = self._engine(self.spatial_pack)
+        self.temporal_pack: ModelPack | None = None
+        self.temporal: Engine | None = None
+        self.fusion: Fusion | None = None
+        if config.temporal:
+            self.temporal_pack = self._load(config.temporal, "temporal")
+            self.temporal = self._engine(self.temporal_pack)
+            self.fusion = Fusion.from_card(self.temporal_pack)
+            if self.fusion is None:
+                raise PackError(
+                    f"models.temporal: pack {self.temporal_pack.id} has no fusion weights in its "
+                    "card (training.fusion); retrain it or unset models.temporal"
+                )
+        self._windows: dict[TrackKey, _Window] = {}
         self.inference_seconds = 0.0
         self.crops_scored = 0
+        self.windows_scored = 0
         log.info("spatial model %s on %s", self.spatial_pack.id, self.spatial.runtime)
+        if self.temporal_pack is not None:
+            log.info("temporal model %s on %s (%s, every %d frames)", self.temporal_pack.id,
+                     self.temporal.runtime, config.temporal_mode, config.temporal_stride)
 
+    def _load(self, name: str, role: str) -> ModelPack:
+        pack = resolve_pack(name)
+        if pack.card.role != role:
+            raise PackError(
+                f"models.{role}: pack {pack.id} has role {pack.card.role!r}, not {role!r}"
+            )
+        return pack
+
+    def _engine(self, pack: ModelPack) -> Engine:
+        cfg = self.config
+        return create_engine(
+            pack, cfg.runtime, threads=cfg.threads, max_batch=cfg.max_batch, cache_dir=cfg.engine_cache_dir
+        )
+
+    # -- what the pipeline needs to know -----------------------------------------------------
     @property
     def align_spec(self) -> AlignSpec:
         return self.spatial_pack.card.input.align
 
     @property
+    def decision_pack(self) -> ModelPack:
+        """The pack whose card holds the alert threshold: the temporal one when fusing (its
+        threshold applies to the fused probability), else the spatial one."""
+        return self.temporal_pack or self.spatial_pack
+
+    @property
     def threshold(self) -> float:
         """The alert threshold: the stream-level calibrated one when the card has it."""
-        card = self.spatial_pack.card
+        card = self.decision_pack.card
         return card.alert_threshold.value if card.alert_threshold else card.threshold
 
     @property
     def model_ids(self) -> dict[str, str]:
-        return {"spatial": self.spatial_pack.id}
+        ids = {"spatial": self.spatial_pack.id}
+        if self.temporal_pack is not None:
+            ids["temporal"] = self.temporal_pack.id
+        return ids
 
+    # -- spatial ----------------------------------------------------------------------------
     def spatial_logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits for (N, H, W, 3) uint8 crops, in chunks of at most max_batch."""
         if len(crops) == 0:
@@ -67,3 +148,65 @@ class FaceScorer:
 
     def spatial_probabilities(self, crops: np.ndarray) -> np.ndarray:
         return calibrate(self.spatial_logits(crops), self.spatial_pack.card.calibration)
+
+    # -- both, per track --------------------------------------------------------------------
+    def score(
+        self,
+        keys: list[TrackKey],
+        crops: np.ndarray,
+        frames: list[np.ndarray],
+        keypoints: list[np.ndarray],
+        rolling: list[float | None],
+    ) -> list[FrameScore]:
+        """Scores for judged faces: their track keys, spatial crops, source frames and
+        keypoints (for the temporal model's own alignment), and current rolling scores."""
+        logits = self.spatial_logits(crops)
+        spatial = calibrate(logits, self.spatial_pack.card.calibration)
+        scores = [FrameScore({"spatial": float(p)}, float(p)) for p in spatial]
+        if self.temporal is None or not keys:
+            return scores
+        spec = self.temporal_pack.card.input
+        same_crop = spec.align == self.align_spec
+        due: list[TrackKey] = []
+        for i, key in enumerate(keys):
+            window = self._windows.get(key)
+            if window is None:
+                window = _Window(collections.deque(maxlen=spec.frames), collections.deque(maxlen=spec.frames))
+                self._windows[key] = window
+            crop = crops[i] if same_crop else align_faces(frames[i], keypoints[i][None], spec.align)[0]
+            window.crops.append(crop)
+            window.spatial_logits.append(float(logits[i]))
+            window.since_run += 1
+            escalated = self.config.temporal_mode == "continuous" or (
+                rolling[i] is not None and rolling[i] >= self.config.temporal_escalate_at
+            )
+            full = len(window.crops) == spec.frames
+            if full and escalated and (window.temporal_logit is None or window.since_run >= self.config.temporal_stride):
+                due.append(key)
+        if due:
+            started = time.perf_counter()
+            batch = np.stack([np.stack(self._windows[k].crops) for k in due])
+            step = self.config.max_batch
+            outputs = np.concatenate(
+                [self.temporal.infer(batch[i : i + step]) for i in range(0, len(batch), step)]
+            )
+            self.inference_seconds += time.perf_counter() - started
+            self.windows_scored += len(due)
+            for key, logit in zip(due, outputs):
+                self._windows[key].temporal_logit = float(logit)
+                self._windows[key].since_run = 0
+        for i, key in enumerate(keys):
+            window = self._windows[key]
+            if window.temporal_logit is None:
+                continue
+            scores[i].by_role["temporal"] = float(
+                calibrate(np.array([window.temporal_logit]), self.temporal_pack.card.calibration)[0]
+            )
+            scores[i].fused = self.fusion.probability(
+                float(np.mean(window.spatial_logits)), window.temporal_logit
+            )
+        return scores
+
+    def forget(self, key: TrackKey) -> None:
+        """The track ended: drop its window."""
+        self._windows.pop(key, None)

@@ -61,6 +61,10 @@ class TrackBook:
         self.states: dict[int, TrackState] = {}
         self.finished: list[TrackState] = []
 
+    def rolling_value(self, track_id: int) -> float | None:
+        state = self.states.get(track_id)
+        return state.rolling.value if state is not None else None
+
     def update(
         self,
         track_id: int,
@@ -112,5 +116,3 @@ class TrackBook:
             return TrackEvent(Transition.END, state, state.last_seen, reason)
         return None
 
-    def end_all(self, reason: EndReason) -> list[TrackEvent]:
-        return [e for tid in list(self.states) if (e := self.end(tid, reason)) is not None]

@@ -1,0 +1,58 @@
+"""The temporal model in the pipeline: per-track windows, stride, escalation, fusion."""
+
+import numpy as np
+import pytest
+
+from agent.config import load_config
+from agent.pipeline import Pipeline
+from agent.pipeline.scorer import FaceScorer
+from tests.support.packs import temporal_plumbing_pack
+
+
+def run(clip, **models):
+    config = load_config(streams=[{"url": str(clip.path), "id": "c"}], models=models)
+    seen = []
+    pipeline = Pipeline(config, on_observations=lambda obs, p: seen.extend(p.tolist()))
+    pipeline.run()
+    return pipeline, seen
+
+
+def test_temporal_windows_run_every_stride_frames_and_fuse(tmp_path, real_clip):
+    pack = temporal_plumbing_pack(tmp_path / "temporal")
+    pipeline, fused = run(real_clip, temporal=str(pack), temporal_stride=4)
+    scorer = pipeline.scorer
+    (state,) = pipeline.track_states()["c"]
+    judged = state.rolling.judged_frames
+    # One window once 8 crops are in, then one every 4 frames.
+    assert scorer.windows_scored == 1 + (judged - 8) // 4
+    assert set(state.model_scores) == {"spatial", "temporal"}
+    # A still face: the plumbing model's temporal logit is ~0, so with weights (1, 1) the
+    # fused probability is the sigmoid of the mean spatial logit over the window.
+    assert state.model_scores["temporal"] == pytest.approx(0.5, abs=0.05)
+    assert all(0.0 <= p <= 1.0 for p in fused)
+    assert pipeline.scorer.model_ids["temporal"] == "temporal-plumbing@0"
+
+
+def test_escalation_mode_skips_tracks_below_the_escalation_level(tmp_path, real_clip):
+    pack = temporal_plumbing_pack(tmp_path / "temporal")
+    pipeline, _ = run(real_clip, temporal=str(pack), temporal_mode="escalation", temporal_escalate_at=0.999)
+    assert pipeline.scorer.windows_scored == 0
+    (state,) = pipeline.track_states()["c"]
+    assert set(state.model_scores) == {"spatial"}
+
+
+def test_fusion_weights_decide_the_probability(tmp_path, real_clip):
+    pack = temporal_plumbing_pack(
+        tmp_path / "temporal", fusion={"weights": {"spatial": 0.0, "temporal": 0.0}, "bias": 2.0}
+    )
+    _, fused = run(real_clip, temporal=str(pack))
+    late = [p for p in fused if not np.isnan(p)][10:]
+    assert late and all(p == pytest.approx(1 / (1 + np.exp(-2.0)), abs=1e-4) for p in late)
+
+
+def test_a_spatial_pack_cannot_serve_as_temporal():
+    config = load_config(models={"temporal": "spatial-sbi"})
+    from engines.registry import PackError
+
+    with pytest.raises(PackError, match="role 'spatial', not 'temporal'"):
+        FaceScorer(config.models)
