@@ -12,6 +12,7 @@ from agent.commands.common import CommandError
 
 TRAINERS = {
     "spatial": "engines.train.spatial",
+    "temporal": "engines.train.temporal",
 }
 
 
