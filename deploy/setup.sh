@@ -20,8 +20,8 @@ done
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
-# These two declare dependencies Verity does not need and that clash with it (jax, a second
-# OpenCV build); their real needs are the `mediapipe` and `insightface` extras.
-"${pip[@]}" install --no-deps mediapipe==0.10.21 insightface==2.1
 "${pip[@]}" install -e ".[$extras]"
+# These two declare dependencies Verity does not need and that clash with it (jax, a second
+# OpenCV build); their real needs are the `mediapipe` and `insightface` extras above.
+"${pip[@]}" install --no-deps mediapipe==0.10.21 insightface==2.1
 echo "Verity is installed in $venv ($("$venv/bin/verity" --version))"
