@@ -64,6 +64,7 @@ def metrics_text(agent: Agent) -> str:
         metric("faces_scored_total", "counter", "Faces scored by the models.", [({}, st.faces_scored)])
         metric("faces_unknown_total", "counter", "Faces refused by the quality gate.", [({}, st.faces_unknown)])
         metric("inference_seconds_total", "counter", "Time spent in model inference.", [({}, round(pipeline.scorer.inference_seconds, 4))])
+        metric("temporal_windows_total", "counter", "Track windows judged by the temporal model.", [({}, pipeline.scorer.windows_scored)])
     if agent.sink is not None:
         sink = agent.sink.stats
         metric("alerts_published_total", "counter", "Alert events written to Redis.", [({}, sink.published)])

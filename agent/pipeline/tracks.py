@@ -25,6 +25,8 @@ class TrackState:
     frame_size: tuple[int, int]
     model_scores: dict[str, float] = field(default_factory=dict)
     probability_sum: float = 0.0
+    role_sums: dict[str, float] = field(default_factory=dict)
+    role_counts: dict[str, int] = field(default_factory=dict)
     max_rolling: float = 0.0
     ever_fake: bool = False
     alert_id: str | None = None
@@ -35,6 +37,11 @@ class TrackState:
     def mean_probability(self) -> float | None:
         n = self.rolling.judged_frames
         return self.probability_sum / n if n else None
+
+    @property
+    def mean_by_role(self) -> dict[str, float]:
+        """Mean calibrated probability of each model over the frames it judged."""
+        return {role: self.role_sums[role] / self.role_counts[role] for role in self.role_sums}
 
     @property
     def verdict(self) -> Verdict:
@@ -91,6 +98,9 @@ class TrackBook:
         if probabilities is not None:
             state.model_scores = probabilities
             state.probability_sum += float(fused)
+            for role, p in probabilities.items():
+                state.role_sums[role] = state.role_sums.get(role, 0.0) + p
+                state.role_counts[role] = state.role_counts.get(role, 0) + 1
         transition = state.rolling.update(time, fused)
         if state.rolling.value is not None:
             state.max_rolling = max(state.max_rolling, state.rolling.value)

@@ -26,6 +26,9 @@ class TrackReport(BaseModel):
     frames_unknown: int
     unknown_reasons: dict[str, int]
     mean_probability: float | None
+    """Mean per-frame probability (fused when a temporal model is configured)."""
+    mean_by_model: dict[str, float] = {}
+    """Mean calibrated probability of each model over the frames it judged."""
     max_rolling_score: float | None
     first_seen: float
     last_seen: float
@@ -109,6 +112,7 @@ def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreRepo
             frames_unknown=int(face.probability is None),
             unknown_reasons=dict(collections.Counter(face.reasons)),
             mean_probability=face.probability,
+            mean_by_model={"spatial": face.probability} if face.probability is not None else {},
             max_rolling_score=face.probability,
             first_seen=0.0,
             last_seen=0.0,
@@ -164,6 +168,7 @@ def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) ->
                 frames_unknown=state.rolling.unknown_frames,
                 unknown_reasons=dict(reasons[state.track_id]),
                 mean_probability=state.mean_probability,
+                mean_by_model=state.mean_by_role,
                 max_rolling_score=state.max_rolling if state.rolling.judged_frames else None,
                 first_seen=state.first_seen,
                 last_seen=state.last_seen,
