@@ -62,7 +62,7 @@ def metrics_text(agent: Agent) -> str:
     if pipeline is not None:
         st = pipeline.stats
         metric("faces_scored_total", "counter", "Faces scored by the models.", [({}, st.faces_scored)])
-        metric("faces_unknown_total", "counter", "Faces refused by the quality gate.", [({}, st.faces_unknown)])
+        metric("faces_unknown_total", "counter", "Faces judged unknown (quality gate or out of distribution).", [({}, st.faces_unknown)])
         metric("inference_seconds_total", "counter", "Time spent in model inference.", [({}, round(pipeline.scorer.inference_seconds, 4))])
         metric("temporal_windows_total", "counter", "Track windows judged by the temporal model.", [({}, pipeline.scorer.windows_scored)])
     if agent.sink is not None:

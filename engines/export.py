@@ -1,8 +1,9 @@
 """ONNX export of a crop classifier with the preprocessing baked in, and its checks.
 
 The graph: input `crops` uint8 [N, H, W, 3] BGR (dynamic N) -> float, (x - mean) / std, BGR ->
-RGB, NHWC -> NCHW -> network -> output `logits` float32 [N]. Exported with the TorchScript
-exporter (dynamo=False), opset 17, as one file.
+RGB, NHWC -> NCHW -> network -> output `logits` float32 [N] (and, with `embedding`, a second
+output `embedding` float32 [N, C]: the pooled features the out-of-distribution check reads).
+Exported with the TorchScript exporter (dynamo=False), opset 17, as one file.
 
     python -m engines.export --bench engines/packs/spatial-sbi   # ms per face, batch 1 and 16
     python -m engines.export --sweep                             # the architecture variants
@@ -20,16 +21,18 @@ import numpy as np
 
 INPUT_NAME = "crops"
 OUTPUT_NAME = "logits"
+EMBEDDING_NAME = "embedding"
 OPSET = 17
 
 
-def export_onnx(net, path: Path, size: int, *, opset: int = OPSET) -> Path:
+def export_onnx(net, path: Path, size: int, *, opset: int = OPSET, embedding: bool = False) -> Path:
     """Export `net` (float NCHW normalised RGB -> (N,) logits) wrapped with its preprocessing."""
     import torch
 
     from engines.models.cnn import CropClassifier
 
-    model = CropClassifier(net).eval()
+    model = CropClassifier(net, embedding=embedding).eval()
+    outputs = [OUTPUT_NAME, EMBEDDING_NAME] if embedding else [OUTPUT_NAME]
     dummy = torch.zeros(2, size, size, 3, dtype=torch.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,8 +42,8 @@ def export_onnx(net, path: Path, size: int, *, opset: int = OPSET) -> Path:
             (dummy,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+            output_names=outputs,
+            dynamic_axes={INPUT_NAME: {0: "N"}, **{name: {0: "N"} for name in outputs}},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,

@@ -64,6 +64,17 @@ class AlertThreshold(BaseModel):
     measured: dict[str, Any] = Field(default_factory=dict)
 
 
+class OODSpec(BaseModel):
+    """The out-of-distribution check's data (engines.ood): a file in the pack and its threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="npz in the pack folder: mean, precision, threshold.")
+    output: str = Field("embedding", description="The ONNX output it reads.")
+    method: str = Field(description="How the distance and its threshold were fitted.")
+    measured: dict[str, Any] = Field(default_factory=dict)
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,6 +90,7 @@ class ModelCard(BaseModel):
     alert_threshold: AlertThreshold | None = Field(
         None, description="Stream-level alert threshold at a target false-alarm rate."
     )
+    ood: OODSpec | None = Field(None, description="Out-of-distribution check, when shipped.")
     training: dict[str, Any] = Field(default_factory=dict, description="Data, recipe, config.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Measured, with protocol.")
 
@@ -92,6 +104,10 @@ class ModelPack(BaseModel):
     @property
     def onnx_path(self) -> Path:
         return self.folder / self.card.onnx
+
+    @property
+    def ood_path(self) -> Path | None:
+        return self.folder / self.card.ood.file if self.card.ood else None
 
     @property
     def id(self) -> str:
@@ -120,6 +136,8 @@ def resolve_pack(name_or_path: str | Path) -> ModelPack:
     pack = ModelPack(folder=folder, card=card)
     if not pack.onnx_path.is_file():
         raise PackError(f"model pack {folder}: ONNX file {card.onnx} is missing")
+    if card.ood is not None and not pack.ood_path.is_file():
+        raise PackError(f"model pack {folder}: out-of-distribution file {card.ood.file} is missing")
     if card.onnx_sha256 and file_sha256(pack.onnx_path) != card.onnx_sha256:
         raise PackError(
             f"model pack {folder}: {card.onnx} does not match the checksum in card.json "

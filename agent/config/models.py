@@ -31,6 +31,11 @@ class ModelsConfig(BaseModel):
     temporal_escalate_at: float = Field(
         0.3, ge=0, le=1, description="Rolling score that escalates a track to the temporal model."
     )
+    ood_check: bool = Field(
+        True,
+        description="Faces unlike the spatial model's training faces (its pack's out-of-"
+        "distribution check) get the verdict unknown (reason out_of_distribution).",
+    )
     runtime: Literal["auto", "onnxruntime", "tensorrt"] = Field(
         "auto",
         description="auto: TensorRT FP16 when tensorrt and a GPU are present, else ONNX Runtime.",

@@ -19,7 +19,8 @@ from agent.config import QualityConfig
 class QualityReport:
     ok: bool
     reasons: tuple[str, ...]
-    """Why the face cannot be judged: too_small, too_blurred, turned_away, too_dark."""
+    """Why the face cannot be judged: too_small, too_blurred, turned_away, too_dark (and,
+    set by the pipeline after scoring, out_of_distribution)."""
     interocular_px: float
     sharpness: float
     yaw: float

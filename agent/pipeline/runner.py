@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +24,7 @@ from agent.pipeline.analyzer import FaceObservation, StreamAnalyzer
 from agent.pipeline.scorer import FaceScorer, FrameScore
 from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
 from engines.faces import FaceDetector, create_detector
+from engines.ood import REASON as OOD_REASON
 
 log = logging.getLogger("agent.pipeline")
 
@@ -198,9 +199,13 @@ class Pipeline:
                 rolling=[slot.book.rolling_value(obs.track.id) for slot, obs in picked],
             )
             for i, result in zip(judged, results):
-                scores[i] = result
+                if result.out_of_distribution:  # the model cannot judge it: unknown, not real
+                    obs = observations[i][1]
+                    obs.quality = replace(obs.quality, ok=False, reasons=(*obs.quality.reasons, OOD_REASON))
+                else:
+                    scores[i] = result
         self.stats.faces_scored += len(judged)
-        self.stats.faces_unknown += len(observations) - len(judged)
+        self.stats.faces_unknown += sum(score is None for score in scores)
         if self.on_observations is not None:
             probabilities = np.array(
                 [s.fused if s is not None else np.nan for s in scores], np.float32

@@ -6,6 +6,10 @@ always (`continuous`) or once the track's rolling score reaches `models.temporal
 (`escalation`). When a track has a temporal score, its per-frame probability is the fusion of
 both models (weights fitted by the temporal model's trainer and stored in its card);
 otherwise it is the spatial model's calibrated probability.
+
+When the spatial pack ships an out-of-distribution check (engines.ood) and the engine serves
+the embedding, each crop's distance to the training faces is measured too; a crop beyond the
+pack's threshold is flagged, and the pipeline reports that face as `unknown`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 from agent.config import ModelsConfig
 from agent.scoring.fusion import calibrate
 from engines.faces.align import AlignSpec, align_faces
+from engines.ood import OODStats
 from engines.registry import ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
@@ -64,6 +69,8 @@ class FrameScore:
 
     by_role: dict[str, float] = field(default_factory=dict)
     fused: float = float("nan")
+    ood_distance: float | None = None
+    out_of_distribution: bool = False
 
 
 class FaceScorer:
@@ -85,6 +92,13 @@ class FaceScorer:
                     f"models.temporal: pack {self.temporal_pack.id} has no fusion weights in its "
                     "card (training.fusion); retrain it or unset models.temporal"
                 )
+        self.ood: OODStats | None = None
+        if config.ood_check and self.spatial_pack.card.ood is not None:
+            if self.spatial.has_embedding:
+                self.ood = OODStats.load(self.spatial_pack.ood_path)
+            else:
+                log.warning("out-of-distribution check off: the %s engine of %s serves logits "
+                            "only", self.spatial.runtime, self.spatial_pack.id)
         self._windows: dict[TrackKey, _Window] = {}
         self.inference_seconds = 0.0
         self.crops_scored = 0
@@ -135,19 +149,34 @@ class FaceScorer:
     # -- spatial ----------------------------------------------------------------------------
     def spatial_logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits for (N, H, W, 3) uint8 crops, in chunks of at most max_batch."""
+        return self._spatial(crops, False)[0]
+
+    def _spatial(self, crops: np.ndarray, ood: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits, OOD distances or None)."""
         if len(crops) == 0:
-            return np.zeros((0,), np.float32)
+            return np.zeros((0,), np.float32), (np.zeros((0,), np.float32) if ood else None)
         started = time.perf_counter()
         step = self.config.max_batch
-        logits = np.concatenate(
-            [self.spatial.infer(crops[i : i + step]) for i in range(0, len(crops), step)]
-        )
+        chunks = [crops[i : i + step] for i in range(0, len(crops), step)]
+        if ood and self.ood is not None:
+            outs = [self.spatial.infer_with_embedding(c) for c in chunks]
+            logits = np.concatenate([o[0] for o in outs])
+            distances = self.ood.distances(np.concatenate([o[1] for o in outs]))
+        else:
+            logits = np.concatenate([self.spatial.infer(c) for c in chunks])
+            distances = None
         self.inference_seconds += time.perf_counter() - started
         self.crops_scored += len(crops)
-        return logits
+        return logits, distances
 
     def spatial_probabilities(self, crops: np.ndarray) -> np.ndarray:
         return calibrate(self.spatial_logits(crops), self.spatial_pack.card.calibration)
+
+    def spatial_judgements(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, out-of-distribution flags) for one-off crops (stills)."""
+        logits, distances = self._spatial(crops, self.ood is not None)
+        flags = distances > self.ood.threshold if distances is not None else np.zeros(len(crops), bool)
+        return calibrate(logits, self.spatial_pack.card.calibration), flags
 
     # -- both, per track --------------------------------------------------------------------
     def score(
@@ -160,9 +189,13 @@ class FaceScorer:
     ) -> list[FrameScore]:
         """Scores for judged faces: their track keys, spatial crops, source frames and
         keypoints (for the temporal model's own alignment), and current rolling scores."""
-        logits = self.spatial_logits(crops)
+        logits, distances = self._spatial(crops, self.ood is not None)
         spatial = calibrate(logits, self.spatial_pack.card.calibration)
         scores = [FrameScore({"spatial": float(p)}, float(p)) for p in spatial]
+        if distances is not None:
+            for score, distance in zip(scores, distances):
+                score.ood_distance = float(distance)
+                score.out_of_distribution = bool(distance > self.ood.threshold)
         if self.temporal is None or not keys:
             return scores
         spec = self.temporal_pack.card.input

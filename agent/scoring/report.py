@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from agent.config import StreamConfig, VerityConfig
 from agent.faces.quality import QualityGate
+from engines.ood import REASON as OOD_REASON
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -86,7 +87,10 @@ def judge_image(
     ok = [i for i, r in enumerate(reports) if r.ok]
     probabilities = np.full(len(crops), np.nan, np.float32)
     if ok:
-        probabilities[ok] = scorer.spatial_probabilities(crops[ok])
+        probabilities[ok], unlike_training = scorer.spatial_judgements(crops[ok])
+        for i in np.asarray(ok)[unlike_training]:  # the model cannot judge it: unknown
+            probabilities[i] = np.nan
+            reports[i] = replace(reports[i], ok=False, reasons=(*reports[i].reasons, OOD_REASON))
     judgements = []
     for box, report, p in zip(detections.boxes, reports, probabilities):
         judged = not np.isnan(p)

@@ -12,9 +12,15 @@ class EngineUnavailable(RuntimeError):
 
 
 class Engine(Protocol):
-    """Runs one model pack. infer() takes uint8 crops (N, [T,] H, W, 3) BGR, returns (N,) logits."""
+    """Runs one model pack. infer() takes uint8 crops (N, [T,] H, W, 3) BGR, returns (N,) logits.
+
+    infer_with_embedding() also returns the (N, C) embedding the out-of-distribution check
+    reads, or None where the engine serves logits only (`has_embedding` False)."""
 
     name: str
     runtime: str
+    has_embedding: bool
 
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def infer_with_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...

@@ -30,6 +30,9 @@ from onnx import TensorProto, helper
 
 INPUT_NAME = "crops"
 OUTPUT_NAME = "logits"
+# Optional second output of spatial packs: the embedding the out-of-distribution check reads
+# (ONNX Runtime only; the TensorRT engine is built from the logits-only graph).
+EMBEDDING_NAME = "embedding"
 
 # Ops that only move or select uint8 values; a float input gives the same values, as floats.
 _DATA_MOVEMENT = {
@@ -172,7 +175,7 @@ def tensorrt_compat_issues(model: onnx.ModelProto | str | Path | bytes) -> list[
                     f"uint8 input {value.name!r} feeds {sorted(set(ops))}: TensorRT only accepts "
                     f"a uint8 input that feeds a Cast directly ({fix})"
                 )
-    outputs = list(model.graph.output)
+    outputs = [o for o in model.graph.output if o.name != EMBEDDING_NAME]
     if len(outputs) != 1:
         issues.append(f"expected one output, found {len(outputs)}: {[o.name for o in outputs]}")
     for value in outputs:
@@ -268,9 +271,23 @@ def _unique_name(model: onnx.ModelProto, base: str) -> str:
     return name
 
 
+def logits_only(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """Drop every graph output but the logits (nodes feeding only them are then dead and
+    TensorRT's parser prunes them)."""
+    extra = [o.name for o in model.graph.output if o.name != OUTPUT_NAME]
+    if not extra or len(extra) == len(model.graph.output):
+        return model, []
+    keep = [o for o in model.graph.output if o.name == OUTPUT_NAME]
+    del model.graph.output[:]
+    model.graph.output.extend(keep)
+    return model, [f"outputs {extra} dropped: the engine serves logits only"]
+
+
 def prepare_for_tensorrt(onnx_bytes: bytes) -> tuple[bytes, list[str]]:
     """The ONNX bytes TensorRT should parse, and notes on what was changed."""
     model, notes = cast_uint8_inputs_first(onnx_bytes)
+    model, dropped = logits_only(model)
+    notes = notes + dropped
     if not notes:
         return onnx_bytes, []
     return model.SerializeToString(), notes

@@ -26,8 +26,18 @@ class OnnxRuntimeEngine:
             str(pack.onnx_path), options, providers=providers or ["CPUExecutionProvider"]
         )
         self._input = self.session.get_inputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        self._logits = "logits" if "logits" in outputs else outputs[0]
+        self.has_embedding = "embedding" in outputs
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
-        (logits,) = self.session.run(None, {self._input: batch})
+        (logits,) = self.session.run([self._logits], {self._input: batch})
         return np.asarray(logits, np.float32).reshape(len(batch))
+
+    def infer_with_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.has_embedding:
+            return self.infer(batch), None
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        logits, embedding = self.session.run([self._logits, "embedding"], {self._input: batch})
+        return np.asarray(logits, np.float32).reshape(len(batch)), np.asarray(embedding, np.float32)

@@ -324,6 +324,12 @@ def _build_serialized(
     # The path lets the parser find external weight files next to the ONNX file.
     if not parser.parse(onnx_bytes, str(pack.onnx_path)):
         raise EngineBuildError(format_parser_errors(pack.onnx_path, parser))
+    # Without `onnx` the graph arrives as shipped: serve the logits only here as well.
+    outputs = [network.get_output(i) for i in range(network.num_outputs)]
+    if len(outputs) > 1 and any(t.name == "logits" for t in outputs):
+        for tensor in outputs:
+            if tensor.name != "logits":
+                network.unmark_output(tensor)
     if network.num_inputs != 1 or network.num_outputs != 1:
         raise EngineBuildError(
             f"{pack.onnx_path}: expected one input and one output, got "
@@ -570,6 +576,12 @@ class TensorRTEngine:
         # Buffers never move, so the addresses are set once.
         self._context.set_tensor_address(self._input, self._dev_in)
         self._context.set_tensor_address(self._output, self._dev_out)
+
+    # The engine is built from the logits-only graph (onnx_prep.logits_only).
+    has_embedding = False
+
+    def infer_with_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, None]:
+        return self.infer(batch), None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.uint8)

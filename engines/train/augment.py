@@ -35,6 +35,10 @@ class AugmentConfig:
     noise_p: float = 0.2
     noise_sigma: tuple[float, float] = (2.0, 8.0)
     cutout_p: float = 0.3
+    # The self-blend is made on the loose crop resized by a factor drawn from this range
+    # (1: the cached resolution): blend artefacts (resampling, boundary blur) then reach the
+    # model at several scales, as faces do at run time, and small blends are cheaper.
+    blend_scale: tuple[float, float] = (1.0, 1.0)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> AugmentConfig:

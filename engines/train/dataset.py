@@ -77,9 +77,18 @@ class PairMaker:
 
     def __call__(self, crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator):
         """(real, fake, mask): uint8 crops and the float32 blend mask in crop pixels."""
+        loose = self.loose
+        lo, hi = self.aug.blend_scale
+        if (lo, hi) != (1.0, 1.0):
+            factor = float(rng.uniform(lo, hi))
+            size = max(16, round(loose.size * factor))
+            if size != loose.size:
+                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+                landmarks = np.asarray(landmarks, np.float32) * (size / loose.size)
+                loose = AlignSpec(size, loose.scale, loose.center_y)
         params = SBIParams.sample(rng, self.sbi)
         fake, mask = self_blend(crop, landmarks, params)
-        matrix = jitter_matrix(self.loose, self.target, rng, self.aug)
+        matrix = jitter_matrix(loose, self.target, rng, self.aug)
         real_c, fake_c, mask_c = warp_pair([crop, fake, mask], matrix, self.target.size)
         real_c, fake_c = augment_pair([real_c, fake_c], rng, self.aug)
         return real_c, fake_c, mask_c

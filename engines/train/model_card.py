@@ -69,6 +69,9 @@ def write_model_card(pack_dir: Path, card: ModelCard, results: dict, config_path
         "inside the graph.",
         "- `logits`: float32 [N]; probability = sigmoid(logit / T + b) with "
         f"T = {card.calibration.temperature:.4f}, b = {card.calibration.bias:.4f}.",
+        "- `embedding`: float32 [N, C], the pooled last-stage features read by the "
+        "out-of-distribution check (see below); ONNX Runtime only (a TensorRT engine is built "
+        "from the logits-only graph)." if card.ood else "",
         f"- Shipped threshold: **{card.threshold:.4f}** ({card.threshold_note})",
         f"- Network: plain residual CNN (`engines.models.VerityCNN`), widths {model.get('widths')}, "
         f"depths {model.get('depths')}, {model['params'] / 1e6:.2f} M parameters, "
@@ -190,6 +193,26 @@ def write_model_card(pack_dir: Path, card: ModelCard, results: dict, config_path
     for key in ("batch1", "batch16"):
         if key in speed:
             lines.append(f"| {key[5:]} | {speed[key]['ms_per_call']} | {speed[key]['ms_per_face']} |")
+    if card.ood is not None:
+        m = card.ood.measured
+        refused = m.get("refused_share", {})
+        lines += [
+            "",
+            "## Out-of-distribution check (verdict unknown)",
+            "",
+            card.ood.method,
+            "",
+            f"- threshold {m.get('threshold')} on {m.get('dims')}-d embeddings (Ledoit-Wolf shrinkage "
+            f"{m.get('shrinkage')}); distance p50/p99: training faces {m.get('train_distance_p50_p99')}, "
+            f"held-out real faces {m.get('held_out_distance_p50_p99')}",
+            f"- refused: {_fmt(refused.get('val_real_faces_other_half'))} of "
+            f"{refused.get('n_val_real_faces_other_half')} validation real faces (the half not "
+            "used for the threshold); validation fake faces by family: "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in refused.get("val_fake_faces_by_family", {}).items()),
+            f"- non-faces refused: uniform noise {_fmt(refused.get('uniform_noise'))}, flat colour "
+            f"{_fmt(refused.get('flat_colour'))}, windows of scikit-image photos without faces "
+            f"{_fmt(refused.get('photos_without_faces'))}",
+        ]
     lines += [
         "",
         "## Limitations",

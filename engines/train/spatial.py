@@ -95,7 +95,7 @@ def train_stages(cfg: dict, bank, target, loose, work_dir: Path, monitor=None):
     log_path = work_dir / "train_log.jsonl"
     log_path.write_text("")
     for stage in stage_configs(cfg):
-        key = _digest([key, {k: v for k, v in stage.items() if k not in ("eval", "name", "version")}])
+        key = _digest([key, {k: v for k, v in stage.items() if k not in ("eval", "name", "version", "ood")}])
         ckpt = work_dir / f"stage{stage['stage']}-{key}.pt"
         if ckpt.is_file():
             from engines.models import build_model
@@ -173,6 +173,12 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
 
     smoothing = float(tcfg.get("label_smoothing", 0.0))
     aux_weight = float(tcfg.get("aux_weight", 0.0))
+    # bfloat16 autocast (convolutions on the CPU's bf16 units where it has them) and
+    # channels-last activations: measured ~2.5x faster per step on the build machine.
+    bf16 = bool(tcfg.get("bf16", False))
+    channels_last = bool(tcfg.get("channels_last", bf16))
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     F = torch.nn.functional
     workers = int(tcfg.get("workers", 1))
     sampler = PlanSampler(weights, steps * batch_pairs, seed + 1000 * (int(cfg.get("stage", 1)) - 1))
@@ -196,7 +202,11 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
             x = pre(crops)
-            logits, aux = net.forward_aux(x)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits, aux = net.forward_aux(x)
+            logits, aux = logits.float(), aux.float()
             target_y = labels * (1 - smoothing) + 0.5 * smoothing
             loss = F.binary_cross_entropy_with_logits(logits, target_y)
             if aux_weight > 0:
@@ -223,6 +233,8 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
             handle.write(json.dumps(record) + "\n")
         log.info("epoch %s", json.dumps(record))
     net.eval()
+    if channels_last:
+        net = net.to(memory_format=torch.contiguous_format)
     return net, history, time.time() - start
 
 
@@ -336,11 +348,13 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     # 4. Export and verify.
     if pack_dir.exists():
-        for name in ("model.onnx", "card.json", "MODEL_CARD.md"):
+        for name in ("model.onnx", "card.json", "MODEL_CARD.md", "ood.npz"):
             (pack_dir / name).unlink(missing_ok=True)
     pack_dir.mkdir(parents=True, exist_ok=True)
+    ood_cfg = cfg.get("ood", {"quantile": 0.995})
     onnx_path = export_onnx(net, pack_dir / "model.onnx", target.size,
-                            opset=int(cfg.get("export", {}).get("opset", 17)))
+                            opset=int(cfg.get("export", {}).get("opset", 17)),
+                            embedding=bool(ood_cfg))
     check = center_crop(val_bank.crops[:32], loose, target)
     max_diff = verify_export(net, onnx_path, check)
     log.info("export: %s (%d bytes), max |torch - onnx| = %.2e", onnx_path,
@@ -380,6 +394,13 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     sanity = demo_sanity(ort_scorer, target, temperature, bias, seed=seed)
     speed = benchmark(onnx_path, target.size, (1, 16), seconds=2.0)
     log.info("demo sanity: %s", json.dumps(sanity))
+    ood_spec = None
+    if ood_cfg:
+        from engines.train.ood_fit import fit_ood_check
+
+        ood_spec = fit_ood_check(session, train_bank, val_bank, val_real_bank, loose, target,
+                                 quantile=float(ood_cfg.get("quantile", 0.995)),
+                                 pack_dir=pack_dir, seed=seed)
 
     # 7. Card.
     wall_s = time.time() - wall_start
@@ -417,10 +438,18 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "recipe": "SBI (self-blended images) on real faces only; pair-wise batches (each real "
                   "crop with its own blend); shared jitter/flip/colour/downscale/blur/noise/"
                   "JPEG/cutout augmentation; BCE on one logit"
-                  + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a training-only "
-                     "blending-boundary map (4M(1-M), Face X-ray style) from the stride-8 "
-                     "features" if float(cfg["train"].get("aux_weight", 0)) > 0 else "")
-                  + f"; AdamW, cosine LR, {cfg['train'].get('epochs')} epochs.",
+                  + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a "
+                     "blending-boundary map (4M(1-M), Face X-ray style)"
+                     + (f" from a top-down decoder at stride {cfg['model'].get('map_stride', 4)}"
+                        if cfg["model"].get("decoder") else " from the stride-8 features")
+                     + (", whose soft maximum also feeds the logit (the map ships in the ONNX)"
+                        if cfg["model"].get("map_logit") else " (training only)")
+                     if float(cfg["train"].get("aux_weight", 0)) > 0 else "")
+                  + ("; fixed high-pass residual channels next to RGB" if cfg["model"].get("highpass") else "")
+                  + ("; bfloat16 autocast" if cfg["train"].get("bf16") else "")
+                  + "; AdamW, cosine LR per stage, "
+                  + " + ".join(str(st["train"].get("epochs")) for st in stage_configs(cfg))
+                  + " epochs.",
         "augment": dict(cfg["augment"]),
         "stages": cfg["train"].get("stages"),
         "sbi": dict(cfg["sbi"]),
@@ -462,6 +491,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
                                 fitted_on=calib_note),
         threshold=float(threshold),
         threshold_note=threshold_note,
+        ood=ood_spec,
         training=training,
         metrics=metrics_out,
     )

@@ -202,6 +202,12 @@ class _Network:
     def get_input(self, i):
         return self.inputs[i]
 
+    def get_output(self, i):
+        return self.outputs[i]
+
+    def unmark_output(self, tensor):
+        self.outputs.remove(tensor)
+
 
 @dataclass
 class _ParserError:

@@ -1,0 +1,632 @@
+"""`verity train temporal`: the window model, trained on real videos with self-blended windows.
+
+    python -m engines.train.temporal --config configs/train/temporal-sbi.yaml --data DIR \
+        [--work runs/temporal-sbi] [--pack-out engines/packs/temporal-sbi] \
+        [--spatial-pack spatial-sbi]
+
+Steps: read the manifest, split by group with the spatial model's split settings (every group
+with a fake goes to validation), build or reuse the face-window cache (engines.data.clips:
+the agent's analysis rate and tracker), train on pairs (each real window and its own
+self-blended window, augmented alike), export ONNX with preprocessing inside, score the
+validation windows with ONNX Runtime, score the same frames with the spatial pack, fit the
+temporal calibration and the spatial + temporal fusion on validation reals and their
+self-blends (never on real fakes), measure window- and video-level AUC per method family for
+temporal, spatial and fused scores, write the pack (model.onnx, card.json, MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+log = logging.getLogger("verity.train.temporal")
+
+DEFAULT_CONFIG = Path("configs/train/temporal-sbi.yaml")
+DEFAULT_WORK = Path("runs/temporal-sbi")
+DEFAULT_CLIP_CACHE = Path(".cache/clips")
+FAMILIES = ("talking_head", "lip_sync", "talking_head_synthesis")
+
+
+def load_config(path: Path) -> dict:
+    cfg = yaml.safe_load(Path(path).read_text())
+    for key in ("split", "input", "clips", "fakes", "sbi", "augment", "model", "train", "eval"):
+        cfg.setdefault(key, {})
+    return cfg
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    torch.backends.mkldnn.deterministic = True
+
+
+def target_spec(cfg: dict):
+    from engines.faces.align import AlignSpec
+
+    inp = cfg["input"]
+    return AlignSpec(int(inp.get("size", 112)), float(inp.get("scale", 3.0)),
+                     float(inp.get("center_y", 0.55))), int(inp.get("frames", 8))
+
+
+def _digest(obj) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# ------------------------------------------------------------------------------ training
+def train_model(cfg: dict, bank, target, loose, frames: int, work_dir: Path, monitor=None):
+    """Train on the bank's real windows; returns (module in eval mode, history, seconds)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from engines.models.temporal import TemporalPreprocess, build_temporal_model
+    from engines.synthesis.sbi import SBIConfig
+    from engines.train.augment import AugmentConfig
+    from engines.train.temporal_data import (
+        PlanSampler,
+        WindowFakeConfig,
+        WindowMaker,
+        WindowPairDataset,
+        collate_windows,
+        worker_init,
+    )
+
+    tcfg = cfg["train"]
+    seed = int(cfg.get("seed", 0))
+    seed_everything(seed, int(tcfg.get("threads", 1)))
+    net = build_temporal_model(cfg["model"], frames)
+    pre = TemporalPreprocess()
+    maker = WindowMaker(loose, target, SBIConfig.from_dict(cfg["sbi"]),
+                        AugmentConfig.from_dict(cfg["augment"]),
+                        WindowFakeConfig.from_dict(cfg["fakes"]))
+    dataset = WindowPairDataset(bank, maker)
+    weights = bank.sample_weights(float(tcfg.get("file_balance_power", 0.5)))
+    batch_pairs = int(tcfg.get("batch_pairs", 12))
+    steps = int(tcfg.get("steps_per_epoch", 0)) or max(1, len(bank) // batch_pairs)
+    epochs = int(tcfg.get("epochs", 10))
+    total = steps * epochs
+    warmup = int(float(tcfg.get("warmup_epochs", 1)) * steps)
+    base_lr = float(tcfg.get("lr", 3e-3))
+    decay, no_decay = [], []
+    for _, p in net.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": float(tcfg.get("weight_decay", 5e-4))},
+         {"params": no_decay, "weight_decay": 0.0}], lr=base_lr)
+
+    def lr_at(step):
+        if step < warmup:
+            return base_lr * (step + 1) / warmup
+        t = (step - warmup) / max(1, total - warmup)
+        return base_lr * 0.5 * (1 + np.cos(np.pi * t))
+
+    aux_weight = float(tcfg.get("aux_weight", 0.0))
+    F = torch.nn.functional
+    workers = int(tcfg.get("workers", 1))
+    sampler = PlanSampler(weights, steps * batch_pairs, seed)
+    loader = DataLoader(
+        dataset, batch_size=batch_pairs, sampler=sampler, num_workers=workers,
+        collate_fn=collate_windows, worker_init_fn=worker_init if workers else None,
+        drop_last=True, prefetch_factor=4 if workers else None,
+        persistent_workers=workers > 0,
+        multiprocessing_context="spawn" if workers else None,
+    )
+    history, step = [], 0
+    log_path = work_dir / "train_log.jsonl"
+    log_path.write_text("")
+    start = time.time()
+    for epoch in range(epochs):
+        net.train()
+        sampler.set_epoch(epoch)
+        losses, correct, seen = [], 0, 0
+        t0 = time.time()
+        for windows, labels, masks in loader:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
+            logits, aux = net.forward_aux(pre(windows))
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            if aux_weight > 0:
+                boundary = F.adaptive_avg_pool2d(4 * masks * (1 - masks), aux.shape[-2:])
+                loss = loss + aux_weight * F.binary_cross_entropy_with_logits(aux, boundary)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            losses.append(loss.item())
+            correct += int(((logits.detach() > 0).float() == labels).sum())
+            seen += len(labels)
+        record = {
+            "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
+            "train_acc": round(correct / max(1, seen), 4), "lr": round(float(lr_at(step - 1)), 6),
+            "epoch_s": round(time.time() - t0, 1), "elapsed_s": round(time.time() - start, 1),
+        }
+        if monitor is not None:
+            net.eval()
+            record.update(monitor(net))
+        history.append(record)
+        with open(log_path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        log.info("epoch %s", json.dumps(record))
+    net.eval()
+    return net, history, time.time() - start
+
+
+def train_or_reuse(cfg: dict, bank, target, loose, frames: int, work_dir: Path, monitor=None):
+    """Train, or load the checkpoint of an identical earlier run (same config and files)."""
+    import torch
+
+    from engines.models.temporal import build_temporal_model
+
+    key = _digest([sorted(bank.files), {k: v for k, v in cfg.items()
+                                        if k not in ("eval", "name", "version")}])
+    ckpt = work_dir / f"model-{key}.pt"
+    if ckpt.is_file():
+        saved = torch.load(ckpt, map_location="cpu")
+        net = build_temporal_model(cfg["model"], frames)
+        net.load_state_dict(saved["state_dict"])
+        net.eval()
+        log.info("training: reused %s", ckpt.name)
+        return net, saved["history"], saved["seconds"]
+    net, history, seconds = train_model(cfg, bank, target, loose, frames, work_dir, monitor)
+    torch.save({"state_dict": net.state_dict(), "history": history, "seconds": seconds}, ckpt)
+    return net, history, seconds
+
+
+# ------------------------------------------------------------------------------ evaluation
+def sbi_windows(bank, windows: list[int], seed: int, sbi, fakes, variant: str | None = None):
+    """Seeded self-blended copies of the given windows (loose crops) and their variants."""
+    from engines.train.temporal_data import blend_window
+
+    rng = np.random.default_rng([seed, 99])
+    out, names = [], []
+    for w in windows:
+        crops, mesh = bank.window(w)
+        fake, _, info = blend_window(crops, mesh, rng, sbi, fakes, variant)
+        out.append(fake)
+        names.append(info["variant"])
+    return out, names
+
+
+def spatial_window_logits(session, loose, spatial_spec, windows: list[np.ndarray],
+                          batch: int = 64) -> np.ndarray:
+    """Mean of the spatial pack's logits over each window's frames (spatial AlignSpec)."""
+    from engines.train.temporal_data import centre_window
+
+    if not windows:
+        return np.zeros(0, np.float32)
+    t = len(windows[0])
+    frames = np.concatenate([centre_window(w, loose, spatial_spec) for w in windows])
+    logits = np.concatenate([
+        session.run(None, {"crops": np.ascontiguousarray(frames[i : i + batch])})[0].reshape(-1)
+        for i in range(0, len(frames), batch)
+    ])
+    return logits.reshape(-1, t).mean(1)
+
+
+def temporal_window_logits(session, loose, target, windows: list[np.ndarray],
+                           batch: int = 16) -> np.ndarray:
+    from engines.train.temporal_data import centre_window
+    from engines.train.temporal_export import onnx_window_logits
+
+    if not windows:
+        return np.zeros(0, np.float32)
+    out = []
+    for i in range(0, len(windows), batch):
+        chunk = np.stack([centre_window(w, loose, target) for w in windows[i : i + batch]])
+        out.append(onnx_window_logits(session, chunk, batch))
+    return np.concatenate(out)
+
+
+def fit_fusion(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]:
+    """Logistic regression of label on [spatial, temporal] logits: (w_s, w_t, b)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([real, fake]).astype(np.float64)
+    y = np.concatenate([np.zeros(len(real)), np.ones(len(fake))])
+    lr = LogisticRegression(C=1e4, max_iter=5000).fit(x, y)
+    return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
+
+
+def fusion_entry(w_s: float, w_t: float, bias: float, spatial_id: str, spatial_sha256: str,
+                 frames: int, *, n_real: int, n_sbi: int, threshold: float,
+                 max_fpr: float) -> dict:
+    """The `fusion` entry of the temporal card (card.json -> training.fusion).
+
+    fused_logit = weights.spatial * spatial + weights.temporal * temporal + bias, where
+    spatial is the mean of the spatial pack's raw logits over the window's frames and
+    temporal is this pack's raw logit."""
+    return {
+        "weights": {"spatial": round(float(w_s), 6), "temporal": round(float(w_t), 6)},
+        "bias": round(float(bias), 6),
+        "fitted_on": (
+            f"logistic regression on {n_real} validation real windows (label 0) and {n_sbi} "
+            "self-blended copies of the same windows (label 1, seeded, window variants as in "
+            "training); no real fake was used"
+        ),
+        "spatial_model": spatial_id,
+        "spatial_onnx_sha256": spatial_sha256,
+        "inputs": {
+            "spatial": f"mean of {spatial_id}'s raw logits over the window's {frames} frames "
+                       "(each frame cropped with the spatial pack's own AlignSpec)",
+            "temporal": "this pack's raw logit for the window",
+        },
+        "output": "fused_logit = w_s * spatial + w_t * temporal + bias; "
+                  "probability = sigmoid(fused_logit)",
+        "threshold": round(float(threshold), 6),
+        "threshold_note": f"fused probability: at most {max_fpr:.0%} of validation real "
+                          "windows at or above it",
+    }
+
+
+def family_metrics(labels, methods, files, scores: dict[str, np.ndarray]) -> dict:
+    """Window- and video-level AUC/AP/EER per method family and method, for each score set.
+
+    Each fake subset is compared against every validation real window (video); a video's
+    score is the mean of its window scores."""
+    from engines import metrics
+    from engines.data.manifest import method_family
+
+    labels = np.asarray(labels)
+    methods = np.asarray(methods)
+    files = np.asarray(files)
+    fake = labels == "fake"
+    fams = np.array([method_family(m) for m in methods])
+    video_keys = list(dict.fromkeys(files.tolist()))
+    vidx = {k: i for i, k in enumerate(video_keys)}
+    inv = np.array([vidx[f] for f in files])
+    v_fake = np.zeros(len(video_keys), bool)
+    v_fam = np.empty(len(video_keys), object)
+    v_meth = np.empty(len(video_keys), object)
+    v_fake[inv] = fake
+    v_fam[inv] = fams
+    v_meth[inv] = methods
+
+    def one(select_w, select_v, s):
+        sw = np.asarray(s, np.float64)
+        sv = np.bincount(inv, weights=sw, minlength=len(video_keys)) / np.bincount(
+            inv, minlength=len(video_keys))
+        mw = (~fake) | select_w
+        mv = (~v_fake) | select_v
+        res = {}
+        for level, m, y, x in (("window", mw, fake[mw], sw[mw]), ("video", mv, v_fake[mv], sv[mv])):
+            res[level] = {
+                "auc": _r(metrics.auc(y, x)), "ap": _r(metrics.average_precision(y, x)),
+                "eer": _r(metrics.eer(y, x)), "n_fake": int(y.sum()), "n_real": int((~y).sum()),
+            }
+        return res
+
+    out: dict = {"family": {}, "method": {}, "all_fakes": {}}
+    for name, s in scores.items():
+        out["all_fakes"][name] = one(fake, v_fake, s)
+    for fam in sorted(set(fams[fake])):
+        out["family"][fam] = {n: one(fake & (fams == fam), v_fake & (v_fam == fam), s)
+                              for n, s in scores.items()}
+    for meth in sorted(set(methods[fake])):
+        out["method"][meth] = {n: one(fake & (methods == meth), v_fake & (v_meth == meth), s)
+                               for n, s in scores.items()}
+    return out
+
+
+def _r(x: float):
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else round(float(x), 4)
+
+
+# ------------------------------------------------------------------------------ run
+def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
+        pack_dir: Path | None = None, *, cache_dir: Path | None = None,
+        spatial_pack: str | Path = "spatial-sbi") -> Path:
+    """Train, export, validate, fit the fusion and write a pack. Returns the pack folder.
+
+    pack_dir: where the pack goes (default work_dir / "pack"); cache_dir: the face-window
+    cache (default $VERITY_CLIP_CACHE_DIR or .cache/clips); spatial_pack: the spatial model
+    the fusion is fitted with (shipped name or folder).
+    """
+    import torch
+
+    from engines import metrics
+    from engines.data.clips import build_clip_cache, spec_from_config
+    from engines.data.manifest import read_manifest, split_by_group
+    from engines.export import onnx_session as spatial_session
+    from engines.models.temporal import count_temporal_macs
+    from engines.registry import Calibration, InputSpec, ModelCard, resolve_pack, write_card
+    from engines.runtime.onnx_prep import tensorrt_compat_issues
+    from engines.synthesis.sbi import SBIConfig
+    from engines.train.evaluate import calibrate, fit_calibration, pick_threshold
+    from engines.train.temporal_data import WindowBank, WindowFakeConfig, centre_window
+    from engines.train.temporal_export import (
+        benchmark_temporal,
+        export_temporal_onnx,
+        onnx_session,
+        verify_temporal_export,
+    )
+
+    wall_start = time.time()
+    config_path = Path(config_path)
+    cfg = load_config(config_path)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    pack_dir = Path(pack_dir) if pack_dir else work_dir / "pack"
+    cache_dir = Path(cache_dir or os.environ.get("VERITY_CLIP_CACHE_DIR") or DEFAULT_CLIP_CACHE)
+    seed = int(cfg.get("seed", 0))
+    target, frames = target_spec(cfg)
+    clip_spec = spec_from_config(cfg)
+    loose = clip_spec.loose
+    ecfg = cfg["eval"]
+    sbi_cfg = SBIConfig.from_dict(cfg["sbi"])
+    fakes_cfg = WindowFakeConfig.from_dict(cfg["fakes"])
+
+    # 1. Manifest and split (the spatial model's split settings).
+    entries = read_manifest(data_dir)
+    split_cfg = cfg["split"]
+    split = split_by_group(entries, val_fraction=float(split_cfg.get("val_fraction", 0.25)),
+                           seed=int(split_cfg.get("seed", 0)))
+    assert not (split.train_groups & split.val_groups)
+    split_summary = split.summary()
+    (work_dir / "split.json").write_text(json.dumps({
+        "summary": split_summary,
+        "train_groups": sorted(split.train_groups), "val_groups": sorted(split.val_groups),
+    }, indent=2) + "\n")
+    log.info("split: %s", json.dumps(split_summary))
+
+    # 2. Face-window cache (videos only).
+    t = time.time()
+    cached = build_clip_cache(entries, clip_spec, cache_dir,
+                              workers=int(cfg["clips"].get("workers", 1)))
+    cache_s = time.time() - t
+    train_paths = [cached[e.rel] for e in split.train
+                   if e.rel in cached and e.kind == "video" and not e.is_fake]
+    val_paths = [cached[e.rel] for e in split.val if e.rel in cached and e.kind == "video"]
+    mesh_sigma = fakes_cfg.mesh_smooth
+    bank_key = _digest([[str(p.name) for p in train_paths], frames, mesh_sigma, clip_spec.digest()])
+    train_bank = WindowBank.load(train_paths, frames, store=work_dir / f"bank-{bank_key}",
+                                 require_mesh=True, mesh_smooth=mesh_sigma)
+    per_video = int(ecfg.get("windows_per_video", 12))
+    val_bank = WindowBank.load(val_paths, frames, per_file=per_video, mesh_smooth=mesh_sigma)
+    log.info("windows: train %s, val %s", train_bank.summary(), val_bank.summary())
+    val_file_of = np.array([val_bank.window_file(w) for w in range(len(val_bank))])
+    val_labels = [val_bank.labels[f] for f in val_file_of]
+    val_methods = [val_bank.methods[f] for f in val_file_of]
+    val_files = [val_bank.files[f] for f in val_file_of]
+    real_windows = [w for w, lab in enumerate(val_labels) if lab == "real"]
+    has_mesh = [w for w in real_windows
+                if np.isfinite(val_bank.window(w)[1]).all()]
+
+    # Validation reals and their self-blends, made once (seeded): monitor, calibration, fusion.
+    sbi_val, sbi_variants = sbi_windows(val_bank, has_mesh, seed + 2, sbi_cfg, fakes_cfg)
+    real_val = [val_bank.window(w)[0] for w in has_mesh]
+
+    def monitor(net):
+        from engines.train.temporal_export import torch_window_logits
+
+        r = torch_window_logits(net, np.stack([centre_window(w, loose, target) for w in real_val]))
+        f = torch_window_logits(net, np.stack([centre_window(w, loose, target) for w in sbi_val]))
+        y = np.r_[np.zeros(len(r)), np.ones(len(f))]
+        return {"val_sbi_auc": round(metrics.auc(y, np.r_[r, f]), 4),
+                "val_real_mean_p": round(float(metrics.sigmoid(r).mean()), 4)}
+
+    # 3. Train.
+    net, history, train_s = train_or_reuse(cfg, train_bank, target, loose, frames, work_dir,
+                                           monitor)
+    torch.save(net.state_dict(), work_dir / "model.pt")
+
+    # 4. Export and verify.
+    if pack_dir.exists():
+        for name in ("model.onnx", "card.json", "MODEL_CARD.md"):
+            (pack_dir / name).unlink(missing_ok=True)
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_temporal_onnx(net, pack_dir / "model.onnx", frames, target.size,
+                                     opset=int(cfg.get("export", {}).get("opset", 17)))
+    check = np.stack([centre_window(val_bank.window(w)[0], loose, target)
+                      for w in range(min(8, len(val_bank)))])
+    max_diff = verify_temporal_export(net, onnx_path, check)
+    trt_issues = tensorrt_compat_issues(onnx_path)
+    log.info("export: %s (%d bytes), max |torch - onnx| = %.2e, TensorRT issues: %s",
+             onnx_path, onnx_path.stat().st_size, max_diff, trt_issues)
+    session = onnx_session(onnx_path)
+
+    # 5. Scores: temporal (ONNX Runtime) and spatial (the spatial pack) on the same windows.
+    spack = resolve_pack(spatial_pack)
+    if spack.card.role != "spatial":
+        raise ValueError(f"{spack.id} is not a spatial pack")
+    s_session = spatial_session(spack.onnx_path)
+    s_spec = spack.card.input.align
+    val_windows = [val_bank.window(w)[0] for w in range(len(val_bank))]
+    t_val = temporal_window_logits(session, loose, target, val_windows)
+    s_val = spatial_window_logits(s_session, loose, s_spec, val_windows)
+    real_pos = {w: i for i, w in enumerate(range(len(val_bank)))}
+    t_real = t_val[[real_pos[w] for w in has_mesh]]
+    s_real = s_val[[real_pos[w] for w in has_mesh]]
+    t_sbi = temporal_window_logits(session, loose, target, sbi_val)
+    s_sbi = spatial_window_logits(s_session, loose, s_spec, sbi_val)
+
+    # 6. Calibration, threshold, fusion: validation reals vs their self-blends only.
+    temperature, bias = fit_calibration(t_real, t_sbi)
+    w_s, w_t, f_bias = fit_fusion(np.c_[s_real, t_real], np.c_[s_sbi, t_sbi])
+    fused_val = w_s * s_val + w_t * t_val + f_bias
+    t_prob = calibrate(t_val, temperature, bias)
+    s_prob = calibrate(s_val, spack.card.calibration.temperature, spack.card.calibration.bias)
+    f_prob = metrics.sigmoid(fused_val)
+    is_real = np.array([lab == "real" for lab in val_labels])
+    max_fpr = float(ecfg.get("calibration_fpr", 0.01))
+    threshold = pick_threshold(t_prob[is_real], max_fpr)
+    fused_threshold = pick_threshold(f_prob[is_real], max_fpr)
+
+    results = family_metrics(val_labels, val_methods, val_files,
+                             {"temporal": t_prob, "spatial": s_prob, "fused": f_prob})
+    y_sbi = np.r_[np.zeros(len(t_real)), np.ones(len(t_sbi))]
+    sbi_res = {}
+    fused_real = w_s * s_real + w_t * t_real + f_bias
+    fused_sbi = w_s * s_sbi + w_t * t_sbi + f_bias
+    variants = np.array(sbi_variants)
+    for name, r, f in (("temporal", t_real, t_sbi), ("spatial", s_real, s_sbi),
+                       ("fused", fused_real, fused_sbi)):
+        sbi_res[name] = {"all": _r(metrics.auc(y_sbi, np.r_[r, f]))}
+        for v in sorted(set(sbi_variants)):
+            sel = f[variants == v]
+            sbi_res[name][v] = _r(metrics.auc(np.r_[np.zeros(len(r)), np.ones(len(sel))],
+                                              np.r_[r, sel]))
+    results["sbi_of_val_reals"] = {
+        "auc": sbi_res, "n_real": int(len(t_real)), "n_sbi": int(len(t_sbi)),
+        "variants": {v: int((variants == v).sum()) for v in sorted(set(sbi_variants))},
+        "note": "in-sample for the fusion and the calibration (both fitted on these windows)",
+    }
+    results["real_fpr_at_threshold"] = {
+        "temporal_windows": _r(float((t_prob[is_real] >= threshold).mean())),
+        "fused_windows": _r(float((f_prob[is_real] >= fused_threshold).mean())),
+    }
+    np.savez_compressed(work_dir / "val_scores.npz", temporal=t_val, spatial=s_val,
+                        fused=fused_val, labels=np.array(val_labels),
+                        methods=np.array(val_methods), files=np.array(val_files),
+                        start=val_bank.starts, t_real=t_real, t_sbi=t_sbi, s_real=s_real,
+                        s_sbi=s_sbi, sbi_variants=variants)
+
+    # 7. Speed.
+    speed = benchmark_temporal(onnx_path, frames, target.size, (1, 4), seconds=3.0)
+
+    # 8. Card.
+    wall_s = time.time() - wall_start
+    macs = count_temporal_macs(net, frames, target.size)
+    fusion = fusion_entry(w_s, w_t, f_bias, spack.id, spack.card.onnx_sha256, frames,
+                          n_real=len(t_real), n_sbi=len(t_sbi), threshold=fused_threshold,
+                          max_fpr=max_fpr)
+    protocol = (
+        "Validation split of the project's face media (the spatial model's split: groups "
+        "disjoint from training, every group holding a fake in validation, so every fake "
+        "method is unseen; training saw real videos and self-blended windows only). Windows: "
+        f"{frames} consecutive analysed frames at {clip_spec.analysis_fps:g} fps, the agent's "
+        "tracker (detector every "
+        f"{clip_spec.detect_every} analysed frames, optical flow between, keypoint gain "
+        f"{clip_spec.keypoint_gain}), the largest face; up to {per_video} windows per video, "
+        "spread evenly and non-overlapping. Window score: the calibrated probability "
+        "(temporal: this card's calibration; spatial: the spatial card's calibration applied "
+        "to the mean of its logits over the window's frames; fused: sigmoid of the fused "
+        "logit). Video score: mean of its window scores. Each fake subset is compared against "
+        "all validation real windows (videos). Scores from the exported ONNX models on ONNX "
+        "Runtime CPU."
+    )
+    training = {
+        "config": config_path.name,
+        "recipe": (
+            "Self-blended windows on real videos only: each real window of T aligned crops "
+            "paired with its own blend (one SBIParams per window with per-frame mask jitter; "
+            "variants: " + ", ".join(f"{k} {v}" for k, v in fakes_cfg.variants.items()) +
+            "), one crop jitter per window plus per-frame tracking jitter, colour / downscale "
+            "/ blur / noise / JPEG drawn once per window and shared by the pair, random time "
+            "reversal; BCE on one logit"
+            + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a training-only "
+               "per-frame blending-boundary map (4M(1-M)) from the stride-8 features"
+               if float(cfg["train"].get("aux_weight", 0)) > 0 else "")
+            + f"; AdamW, cosine LR, {cfg['train'].get('epochs')} epochs of "
+            f"{cfg['train'].get('steps_per_epoch')} steps x {cfg['train'].get('batch_pairs')} "
+            "pairs."
+        ),
+        "fusion": fusion,
+        "fakes": {k: (list(v) if isinstance(v, tuple) else v)
+                  for k, v in fakes_cfg.__dict__.items()},
+        "sbi": dict(cfg["sbi"]),
+        "augment": dict(cfg["augment"]),
+        "clips": {**dict(cfg["clips"]), "cache_spec": clip_spec.digest()},
+        "data": {
+            "split": {side: {"groups": len({e.group for e in es}), "files": len(es),
+                             "by_label_kind": split_summary[side]}
+                      for side, es in (("train", split.train), ("val", split.val))},
+            "split_rule": f"by group, seed {split_cfg.get('seed', 0)}: all groups with any fake "
+                          f"+ {split_cfg.get('val_fraction', 0.25):.0%} of real-only groups -> val",
+            "windows": {"train": train_bank.summary(), "val": val_bank.summary(),
+                        "val_real_windows": int(is_real.sum()),
+                        "val_fake_windows": int((~is_real).sum()),
+                        "val_real_with_mesh": len(has_mesh)},
+            "watermarked_files": "lower 20% of each frame cut before detection (DreamTalk, EMO)",
+        },
+        "model": {**cfg["model"], "input_size": target.size, "frames": frames,
+                  "macs": int(macs), "params": int(sum(p.numel() for p in net.parameters())
+                                                   - sum(p.numel() for p in net.aux_head.parameters()))},
+        "epochs": history,
+        "wall_time_s": {"total": round(wall_s, 1), "train": round(train_s, 1),
+                        "cache": round(cache_s, 1)},
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "seed": seed,
+        "export_max_abs_diff": max_diff,
+        "tensorrt_compat_issues": trt_issues,
+    }
+    calib_note = (
+        f"Platt scaling fitted on {len(t_real)} validation real windows (label 0) and "
+        f"{len(t_sbi)} self-blended copies of them (label 1, seeded); no real fake was used."
+    )
+    threshold_note = (
+        f"Lowest probability >= 0.5 such that at most {max_fpr:.0%} of validation real "
+        f"windows ({int(is_real.sum())}) score at or above it; measured: "
+        f"{results['real_fpr_at_threshold']['temporal_windows']}."
+    )
+    metrics_out = {
+        "protocol": protocol,
+        "validation": results,
+        "speed_onnxruntime_cpu": {**speed, "cpu": platform.processor() or platform.machine(),
+                                  "cores": os.cpu_count(),
+                                  "note": "measured while other jobs shared the CPU"},
+    }
+    card = ModelCard(
+        name=str(cfg.get("name", "temporal-sbi")),
+        version=str(cfg.get("version", "1.0.0")),
+        role="temporal",
+        onnx="model.onnx",
+        input=InputSpec(size=target.size, scale=target.scale, center_y=target.center_y,
+                        frames=frames, layout="NTHWC"),
+        calibration=Calibration(temperature=float(temperature), bias=float(bias),
+                                fitted_on=calib_note),
+        threshold=float(threshold),
+        threshold_note=threshold_note,
+        training=training,
+        metrics=metrics_out,
+    )
+    write_card(pack_dir, card)
+    (work_dir / "results.json").write_text(json.dumps(metrics_out, indent=2) + "\n")
+    from engines.train.temporal_card import write_temporal_model_card
+
+    write_temporal_model_card(pack_dir, card, config_path)
+    log.info("pack written: %s (%.0f s)", pack_dir, wall_s)
+    return pack_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="verity train temporal",
+        description="Train the temporal deepfake model with self-blended windows and write a pack.",
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--data", type=Path, default=os.environ.get("VERITY_DATA_DIR"),
+                        help="face media folder with manifest.csv (default $VERITY_DATA_DIR)")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="run outputs")
+    parser.add_argument("--pack-out", type=Path, default=None,
+                        help="pack folder to write (default WORK/pack)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="face-window cache (default $VERITY_CLIP_CACHE_DIR or .cache/clips)")
+    parser.add_argument("--spatial-pack", default="spatial-sbi",
+                        help="spatial pack the fusion is fitted with (name or folder)")
+    args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    pack = run(args.config, args.data, args.work, args.pack_out, cache_dir=args.cache,
+               spatial_pack=args.spatial_pack)
+    print(pack)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

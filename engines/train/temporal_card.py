@@ -1,0 +1,212 @@
+"""MODEL_CARD.md of the temporal pack, written from the measured results in its card.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engines.registry import ModelCard
+
+FAMILY_ORDER = ("talking_head", "lip_sync", "talking_head_synthesis")
+SCORES = ("temporal", "spatial", "fused")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _auc_table(rows: dict) -> list[str]:
+    lines = [
+        "| subset | fake videos | fake windows | window AUC: temporal / spatial / fused | "
+        "video AUC: temporal / spatial / fused |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, r in rows.items():
+        w = " / ".join(_fmt(r[s]["window"]["auc"]) for s in SCORES)
+        v = " / ".join(_fmt(r[s]["video"]["auc"]) for s in SCORES)
+        lines.append(f"| {name} | {r['temporal']['video']['n_fake']} | "
+                     f"{r['temporal']['window']['n_fake']} | {w} | {v} |")
+    return lines
+
+
+def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path) -> Path:
+    t, m = card.training, card.metrics
+    v = m["validation"]
+    fusion = t["fusion"]
+    model = t["model"]
+    wall = t["wall_time_s"]
+    split = t["data"]["split"]
+    windows = t["data"]["windows"]
+    speed = m.get("speed_onnxruntime_cpu", {})
+    inp = card.input
+    families = {f: v["family"][f] for f in FAMILY_ORDER if f in v["family"]}
+    families.update({f: r for f, r in v["family"].items() if f not in families})
+    lines = [
+        f"# {card.name} {card.version}: temporal deepfake model (self-blended windows)",
+        "",
+        "## Intended use",
+        "",
+        "Verity's temporal model: scores a window of consecutive aligned crops of one tracked "
+        "face for temporal inconsistency (blending boundaries that flicker or drift, a blended "
+        "region that comes and goes, mouth-region blends). One logit per window; meant to be "
+        "fused with the spatial model's logits (weights below). A screening signal for a human "
+        "to review, not proof: see Limitations.",
+        "",
+        "## Input and output",
+        "",
+        f"- `crops`: uint8 [N, {inp.frames}, {inp.size}, {inp.size}, 3] BGR: {inp.frames} "
+        f"consecutive analysed frames of one track (10 fps: the agent's default analysis rate), "
+        f"each aligned with `engines.faces.align.AlignSpec(size={inp.size}, scale={inp.scale}, "
+        f"center_y={inp.center_y})` from the tracker's keypoints. Cast, normalisation and "
+        "reordering are inside the graph (the uint8 input feeds a Cast directly: TensorRT-ready).",
+        "- `logits`: float32 [N]; probability = sigmoid(logit / T + b) with "
+        f"T = {card.calibration.temperature:.4f}, b = {card.calibration.bias:.4f} "
+        f"({card.calibration.fitted_on})",
+        f"- Threshold (temporal alone): **{card.threshold:.4f}** ({card.threshold_note})",
+        f"- Network: (2+1)D CNN (`engines.models.temporal.TemporalNet`): a shared per-frame 2D "
+        "stem (stride 4), frame-to-frame feature differences, two residual (2+1)D blocks "
+        "(3x3 spatial, 3-tap temporal), a temporal conv over the pooled features and mean / max "
+        f"/ standard deviation over time; widths {model.get('widths')}, "
+        f"{model['params'] / 1e3:.0f} k parameters, {model['macs'] / 1e6:.0f} M multiply-adds per "
+        f"window; ONNX opset 17, {(pack_dir / card.onnx).stat().st_size / 1e6:.2f} MB. Trained "
+        "from scratch.",
+        "",
+        "## Fusion with the spatial model",
+        "",
+        "`card.json` -> `training.fusion`:",
+        "",
+        f"    fused_logit = {fusion['weights']['spatial']:.4f} * spatial "
+        f"+ {fusion['weights']['temporal']:.4f} * temporal + ({fusion['bias']:.4f})",
+        "",
+        f"- spatial: {fusion['inputs']['spatial']}",
+        f"- temporal: {fusion['inputs']['temporal']}",
+        f"- fitted with `{fusion['spatial_model']}` on: {fusion['fitted_on']}. Refit when the "
+        "spatial pack changes (`verity train temporal` does it; training is reused from its "
+        "checkpoint when the config is unchanged).",
+        f"- fused threshold: {fusion['threshold']:.4f} ({fusion['threshold_note']})",
+        "",
+        "## Data",
+        "",
+        f"The project's face-media folder (third-party research footage; never shipped). Split "
+        f"by group with the spatial model's settings ({t['data']['split_rule']}):",
+        "",
+        "| side | groups | files | per label/kind |",
+        "| --- | --- | --- | --- |",
+    ]
+    for side in ("train", "val"):
+        s = split[side]
+        kinds = ", ".join(f"{k}: {n}" for k, n in s["by_label_kind"].items()
+                          if k not in ("files", "groups"))
+        lines.append(f"| {side} | {s['groups']} | {s['files']} | {kinds} |")
+    clips = t["clips"]
+    lines += [
+        "",
+        f"Windows (engines.data.clips, `python -m engines.data.clips`): each video replayed at "
+        f"{clips.get('analysis_fps', 10)} fps through the agent's tracker (detector "
+        f"`{clips.get('detector_range', 'both')}` every {clips.get('detect_every', 3)} analysed "
+        f"frames, optical flow between, keypoint gain {clips.get('keypoint_gain', 0.35)}); the "
+        "largest face kept; loose crops and 468-point face mesh per frame. Training: "
+        f"{windows['train']['windows']} windows (overlapping, every start) over "
+        f"{windows['train']['frames']} frames of {windows['train']['files']} real videos. "
+        f"Validation: {windows['val_real_windows']} real and {windows['val_fake_windows']} fake "
+        f"windows from {windows['val']['files']} videos. Watermarked fakes: "
+        f"{t['data']['watermarked_files']}.",
+        "",
+        "## Recipe",
+        "",
+        t["recipe"],
+        "",
+        "Self-blend per frame: engines/synthesis/sbi.py (mask = convex hull of the face mesh, "
+        "affine + elastic deformation, colour shift and downscale / sharpen of one side, "
+        "blurred mask scaled by a blend ratio); the window variants are in "
+        "engines/train/temporal_data.py.",
+        "",
+        f"Config: `configs/train/{config_path.name}` (every knob: seed, split, frames, crops, "
+        "window fakes, model, steps, batch, learning rate, augmentation).",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        f"verity train temporal --config configs/train/{config_path.name} --data $VERITY_DATA_DIR "
+        f"--pack-out engines/packs/{card.name}",
+        "# equivalently: python -m engines.train.temporal --config ... --data ... --pack-out ...",
+        "```",
+        "",
+        f"Wall time on the build machine (2 CPU cores, shared with other jobs): "
+        f"{wall['total'] / 60:.1f} min in all ({wall['train'] / 60:.1f} min training, "
+        f"{wall['cache'] / 60:.1f} min window cache; the cache is reused when present). torch "
+        f"{t['torch']}, seed {t['seed']}. ONNX export checked against torch: max |diff| = "
+        f"{t['export_max_abs_diff']:.1e}; TensorRT compatibility issues: "
+        f"{t.get('tensorrt_compat_issues') or 'none'}.",
+        "",
+        "Training log (`val_sbi_auc`: validation real windows vs their self-blends):",
+        "",
+        "| epoch | loss | train acc | val SBI AUC | lr at end | epoch s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in t["epochs"]:
+        lines.append(f"| {e['epoch']} | {e['loss']} | {e['train_acc']} | "
+                     f"{e.get('val_sbi_auc', 'n/a')} | {e['lr']} | {e['epoch_s']} |")
+    sbi = v["sbi_of_val_reals"]
+    lines += [
+        "",
+        "## Validation (every fake method unseen in training)",
+        "",
+        m["protocol"],
+        "",
+        "### All fakes and per method family",
+        "",
+        *_auc_table({"all fake videos": v["all_fakes"], **families}),
+        "",
+        "### Per method",
+        "",
+        *_auc_table(v["method"]),
+        "",
+        "### Self-blends of validation real windows (what the model learned; not a "
+        "fake-detection figure, and in-sample for the fusion)",
+        "",
+        "| score | all | " + " | ".join(sbi["variants"]) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in sbi["variants"]) + " |",
+    ]
+    for s in SCORES:
+        row = sbi["auc"][s]
+        lines.append(f"| {s} | {_fmt(row['all'])} | "
+                     + " | ".join(_fmt(row.get(k)) for k in sbi["variants"]) + " |")
+    lines += [
+        "",
+        f"Windows per variant: {sbi['variants']}; {sbi['n_real']} real windows.",
+        "",
+        "## Speed (ONNX Runtime, CPU)",
+        "",
+        f"`python -m engines.train.temporal_export --bench engines/packs/{card.name}` (median "
+        "latency, random windows; a shared 2-core VM, so indicative):",
+        "",
+        "| batch | ms per call | ms per window |",
+        "| --- | --- | --- |",
+    ]
+    for key in ("batch1", "batch4"):
+        if key in speed:
+            lines.append(f"| {key[5:]} | {speed[key]['ms_per_call']} | "
+                         f"{speed[key]['ms_per_window']} |")
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        *[f"- {x}" for x in t.get("limitations", [])],
+        "- Trained on about 70 real videos (tens of identities, mostly frontal talking heads); "
+        "validated on a few dozen fake videos, a handful per method: wide uncertainty.",
+        "- Self-blended windows teach blending artefacts and their instability over time. Fakes "
+        "that generate the whole frame (audio-driven talking-head synthesis) have no blending "
+        "boundary to flicker; see the per-family table for what that means here.",
+        "- The fusion weights depend on the spatial pack they were fitted with "
+        f"(`{fusion['spatial_model']}`); with another spatial pack, refit.",
+        "- Windows assume the agent's 10 fps analysis rate and its tracker; other rates or "
+        "crop stabilisation change the frame-to-frame statistics the model sees.",
+        "",
+    ]
+    path = pack_dir / "MODEL_CARD.md"
+    path.write_text("\n".join(lines))
+    return path
