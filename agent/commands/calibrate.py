@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.commands.common import CommandError, add_config_args, config_from_args, setup_logging
 
@@ -141,4 +142,58 @@ def calibrate_command(args: argparse.Namespace) -> int:
         card.alert_threshold.measured["fake"] = {k: v for k, v in result["fake"].items() if k != "files"}
         write_card(pack.folder, card)
         print(f"wrote alert_threshold to {pack.folder / 'card.json'}")
+        readme = pack.folder / "MODEL_CARD.md"
+        if readme.is_file():
+            readme.write_text(with_alert_section(readme.read_text(), card.alert_threshold, args))
+            print(f"updated {readme}")
     return 0
+
+
+ALERT_SECTION = "## Alert threshold (verity calibrate)"
+
+
+if TYPE_CHECKING:
+    from engines.registry import AlertThreshold
+
+
+def _round(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "n/a"
+
+
+def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
+    """The model card's text with its alert-threshold section written (replaced if present),
+    before Limitations."""
+    real, fake = threshold.measured["real"], threshold.measured["fake"]
+    section = "\n".join([
+        ALERT_SECTION,
+        "",
+        f"The agent alerts when a track's rolling score reaches **{threshold.value}**, chosen for at "
+        f"most {threshold.target_alerts_per_hour:g} false alerts per stream-hour of real footage.",
+        "",
+        "```",
+        f"verity calibrate --manifest DATA/manifest.csv --split {args.split} "
+        f"--target-per-hour {args.target_per_hour:g} --write-card",
+        "```",
+        "",
+        threshold.method,
+        "",
+        f"- real: {real['clips']} clips, {real['stream_hours'] * 60:.1f} stream-minutes, "
+        f"{real['tracks']} tracks; alerts at the threshold: {real['alerts_at_threshold']} on the "
+        f"clips, {real['bootstrap_alerts_at_threshold']} in {real['bootstrap_hours']:g} bootstrap "
+        f"hours (bootstrap threshold {real['bootstrap_threshold']}, extreme-value fit "
+        f"{_round(real.get('extreme_value', {}).get('threshold'))})",
+        f"- fake: {fake['alerted']} of {fake['clips']} fake clips alert at it"
+        + (f" (median first alert {fake['median_first_alert_s']} s)" if fake["alerted"] else ""),
+        "- A few minutes of real footage cannot show a rate of 1 per 10 hours directly: the "
+        "bootstrap and the extreme-value fit extrapolate from them. Re-run on the footage of "
+        "the deployment for a threshold that holds there.",
+        "",
+    ])
+    start = text.find(ALERT_SECTION)
+    if start >= 0:
+        end = text.find("\n## ", start + len(ALERT_SECTION))
+        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
+    anchor = text.find("## Limitations")
+    if anchor < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    return text[:anchor] + section + "\n" + text[anchor:]

@@ -121,9 +121,10 @@ def write_model_card(pack_dir: Path, card: ModelCard, results: dict, config_path
         "# equivalently: python -m engines.train.spatial --config ... --data ... --pack-out ...",
         "```",
         "",
-        f"Wall time on the build machine (2 CPU cores, shared): {wall['total'] / 60:.1f} min in all "
-        f"({wall['train'] / 60:.1f} min training, {wall['cache'] / 60:.1f} min face cache; the "
-        f"cache is reused when present). torch {t['torch']}, seed {t['seed']}. ONNX export checked "
+        f"Wall time on the build machine (2 CPU cores, shared): training {wall['train'] / 60:.1f} "
+        f"min (timed when each stage ran; a reused stage checkpoint keeps its time), face cache "
+        f"{wall['cache'] / 60:.1f} min (reused when present), the run that wrote this pack "
+        f"{wall['total'] / 60:.1f} min. torch {t['torch']}, seed {t['seed']}. ONNX export checked "
         f"against torch: max |diff| = {t['export_max_abs_diff']:.1e}.",
         "",
         "Training log (per epoch; `val_sbi_auc`: validation reals vs their self-blends):",

@@ -115,6 +115,8 @@ def train_model(cfg: dict, bank, target, loose, frames: int, work_dir: Path, mon
         return base_lr * 0.5 * (1 + np.cos(np.pi * t))
 
     aux_weight = float(tcfg.get("aux_weight", 0.0))
+    # bfloat16 autocast: the convolutions run on the CPU's bf16 units where it has them.
+    bf16 = bool(tcfg.get("bf16", False))
     F = torch.nn.functional
     workers = int(tcfg.get("workers", 1))
     sampler = PlanSampler(weights, steps * batch_pairs, seed)
@@ -137,7 +139,9 @@ def train_model(cfg: dict, bank, target, loose, frames: int, work_dir: Path, mon
         for windows, labels, masks in loader:
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
-            logits, aux = net.forward_aux(pre(windows))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits, aux = net.forward_aux(pre(windows))
+            logits, aux = logits.float(), aux.float()
             loss = F.binary_cross_entropy_with_logits(logits, labels)
             if aux_weight > 0:
                 boundary = F.adaptive_avg_pool2d(4 * masks * (1 - masks), aux.shape[-2:])

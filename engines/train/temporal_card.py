@@ -135,9 +135,9 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         "# equivalently: python -m engines.train.temporal --config ... --data ... --pack-out ...",
         "```",
         "",
-        f"Wall time on the build machine (2 CPU cores, shared with other jobs): "
-        f"{wall['total'] / 60:.1f} min in all ({wall['train'] / 60:.1f} min training, "
-        f"{wall['cache'] / 60:.1f} min window cache; the cache is reused when present). torch "
+        f"Wall time on the build machine (2 CPU cores, shared): training {wall['train'] / 60:.1f} "
+        f"min, window cache {wall['cache'] / 60:.1f} min (reused when present), the run that "
+        f"wrote this pack {wall['total'] / 60:.1f} min. torch "
         f"{t['torch']}, seed {t['seed']}. ONNX export checked against torch: max |diff| = "
         f"{t['export_max_abs_diff']:.1e}; TensorRT compatibility issues: "
         f"{t.get('tensorrt_compat_issues') or 'none'}.",

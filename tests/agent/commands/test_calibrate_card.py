@@ -1,0 +1,31 @@
+"""`verity calibrate --write-card` also writes its section into the pack's MODEL_CARD.md."""
+
+from argparse import Namespace
+
+from agent.commands.calibrate import ALERT_SECTION, with_alert_section
+from engines.registry import AlertThreshold
+
+CARD = "# model\n\n## Speed\n\nfast\n\n## Limitations\n\n- some\n"
+
+
+def threshold(value: float) -> AlertThreshold:
+    return AlertThreshold(
+        value=value, target_alerts_per_hour=0.1, method="replayed real clips",
+        measured={
+            "real": {"clips": 3, "stream_hours": 0.05, "tracks": 4, "alerts_at_threshold": 0,
+                     "bootstrap_alerts_at_threshold": 1, "bootstrap_hours": 100.0,
+                     "bootstrap_threshold": 0.8, "extreme_value": {"threshold": 0.81}},
+            "fake": {"clips": 5, "alerted": 2, "median_first_alert_s": 1.5},
+        },
+    )
+
+
+def test_section_goes_before_limitations_and_is_replaced_not_repeated():
+    args = Namespace(split="validation", target_per_hour=0.1)
+    once = with_alert_section(CARD, threshold(0.81), args)
+    assert once.index(ALERT_SECTION) < once.index("## Limitations")
+    assert "**0.81**" in once and "2 of 5 fake clips alert at it" in once
+    again = with_alert_section(once, threshold(0.9), args)
+    assert again.count(ALERT_SECTION) == 1
+    assert "**0.9**" in again and "**0.81**" not in again
+    assert again.endswith("## Limitations\n\n- some\n") and "## Speed\n\nfast" in again
