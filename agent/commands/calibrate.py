@@ -151,7 +151,6 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
 ALERT_SECTION = "## Alert threshold (verity calibrate)"
 
-
 if TYPE_CHECKING:
     from engines.registry import AlertThreshold
 
@@ -163,10 +162,10 @@ def _round(value) -> str:
 def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
     """The model card's text with its alert-threshold section written (replaced if present),
     before Limitations."""
+    from agent.evaluation.card_sections import with_section
+
     real, fake = threshold.measured["real"], threshold.measured["fake"]
-    section = "\n".join([
-        ALERT_SECTION,
-        "",
+    body = "\n".join([
         f"The agent alerts when a track's rolling score reaches **{threshold.value}**, chosen for at "
         f"most {threshold.target_alerts_per_hour:g} false alerts per stream-hour of real footage.",
         "",
@@ -187,13 +186,5 @@ def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
         "- A few minutes of real footage cannot show a rate of 1 per 10 hours directly: the "
         "bootstrap and the extreme-value fit extrapolate from them. Re-run on the footage of "
         "the deployment for a threshold that holds there.",
-        "",
     ])
-    start = text.find(ALERT_SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(ALERT_SECTION))
-        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
-    anchor = text.find("## Limitations")
-    if anchor < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    return text[:anchor] + section + "\n" + text[anchor:]
+    return with_section(text, ALERT_SECTION, body)

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--manifest", type=Path, help="CSV with path,label[,method,group,kind]; "
                         "paths relative to its folder")
+    parser.add_argument("--write-card", action="store_true",
+                        help="write the figures (a sweep: its table) with this command line into "
+                        "the deciding model pack's MODEL_CARD.md")
     parser.add_argument("--json", metavar="OUT",
                         help="write the full JSON report here ('-': stdout)")
     what = parser.add_argument_group("perturbations")
@@ -63,6 +66,21 @@ def register(subparsers) -> None:
     cost.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_args(parser)
     parser.set_defaults(handler=eval_command)
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """The options that shaped the figures, as a command line (for the model card)."""
+    argv = ["eval", "--manifest", str(args.manifest)]
+    for option in ("split", "split_config", "kind", "limit", "max_seconds", "analysis_fps",
+                   "stills_size", "stills_eye", "stills_jpeg", "perturb", "types", "levels", "config"):
+        value = getattr(args, option, None)
+        if value is not None:
+            argv += ["--" + option.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
+    if args.sweep:
+        argv.append("--sweep")
+    if args.seed:
+        argv += ["--seed", str(args.seed)]
+    return argv
 
 
 def _positive_int(text: str) -> int:
@@ -284,6 +302,17 @@ def eval_command(args: argparse.Namespace) -> int:
                     f"--json {args.json}: cannot write it ({exc.strerror})"
                 ) from None
             print(f"JSON report: {args.json}")
+    if args.write_card:
+        from agent.evaluation import card_sections as cards
+
+        command = cards.command_line(_argv(args))
+        card_md = evaluator.scorer.decision_pack.folder / "MODEL_CARD.md"
+        if args.sweep:
+            cards.write_section(card_md, cards.SWEEP_TITLE, cards.sweep_body(
+                format_sweep(document), command, document["protocol"]["wall_time_s"]))
+        else:
+            cards.write_section(card_md, cards.EVAL_TITLE, cards.eval_body(document, command))
+        print(f"updated {card_md}")
     if problems:
         missing = sum(1 for status in problems.values() if status == "missing")
         raise CommandError(

@@ -140,3 +140,29 @@ def test_split_keeps_the_validation_groups(capsys, media_set, tmp_path, pack_env
 def test_list_perturbations_needs_no_manifest(capsys):
     code, out, _ = verity_eval(capsys, "--list-perturbations")
     assert code == 0 and all(f"`{name}`" in out for name in TYPES)
+
+
+def test_write_card_puts_the_figures_and_the_command_in_the_pack_card(capsys, media_set, tmp_path, pack_env):
+    from agent.evaluation.card_sections import EVAL_TITLE, SWEEP_TITLE
+
+    card = pack_env / "MODEL_CARD.md"
+    card.write_text("# plumbing\n\n## Limitations\n\n- a test pack\n")
+    out_json = tmp_path / "r.json"
+    for _ in range(2):  # a second run replaces the section
+        code, out, _ = verity_eval(capsys, "--manifest", str(media_set.manifest), "--max-seconds", "1",
+                                   "--json", str(out_json), "--write-card")
+        assert code == 0 and f"updated {card}" in out
+    text = card.read_text()
+    assert text.count(EVAL_TITLE) == 1 and text.index(EVAL_TITLE) < text.index("## Limitations")
+    assert f"verity eval --manifest DATA/{media_set.manifest.name} --max-seconds 1" in text
+    assert str(media_set.manifest.parent) not in text  # no machine paths in a card
+    report = json.loads(out_json.read_text())
+    video = report["by_kind"]["video"]["video"]
+    assert f"| all videos | {video['n_fake']} | {video['auc']:.3f} |" in text
+
+    code, _, _ = verity_eval(capsys, "--manifest", str(media_set.manifest), "--sweep", "--types", "blur",
+                             "--levels", "1", "--max-seconds", "1", "--write-card")
+    assert code == 0
+    text = card.read_text()
+    assert text.count(SWEEP_TITLE) == 1 and text.count(EVAL_TITLE) == 1
+    assert "--types blur --levels 1" in text and "loss (pts)" in text

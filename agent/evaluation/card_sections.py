@@ -1,0 +1,93 @@
+"""Measured sections of a model pack's MODEL_CARD.md, written by the command that measured them
+(`verity eval --write-card`, `verity calibrate --write-card`): the figures and the command
+line that reproduces them, so the card never quotes a figure without its protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+EVAL_TITLE = "## Through the agent (verity eval)"
+SWEEP_TITLE = "## Robustness (verity eval --sweep)"
+
+
+def with_section(text: str, title: str, body: str) -> str:
+    """`text` with the section `title` holding `body`: replaced where present, else inserted
+    before Limitations (or appended)."""
+    section = f"{title}\n\n{body.strip()}\n"
+    start = text.find(title + "\n")
+    if start >= 0:
+        end = text.find("\n## ", start + len(title))
+        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
+    anchor = text.find("## Limitations")
+    if anchor < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    return text[:anchor] + section + "\n" + text[anchor:]
+
+
+def write_section(card_md: Path, title: str, body: str) -> None:
+    card_md.write_text(with_section(card_md.read_text() if card_md.is_file() else "", title, body))
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command as a reader can re-run it: the data folder as DATA, a config by its file
+    name, without the output and card options."""
+    out, skip = ["verity"], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--json", "--log-level"):
+            skip = True
+            continue
+        if arg in ("--write-card", "--no-progress"):
+            continue
+        previous = argv[i - 1] if i else ""
+        if previous == "--manifest":
+            arg = "DATA/" + Path(arg).name
+        elif previous in ("--config", "--split-config"):
+            arg = Path(arg).name
+        out.append(arg)
+    return " ".join(out)
+
+
+def eval_body(report: dict, command: str) -> str:
+    unknown = report["unknown"]
+    protocol = report["protocol"]
+    lines = [
+        "```", command, "```", "",
+        f"The agent's own pipeline (decode at {protocol['analysis_fps']:g} analysed fps, the "
+        f"{protocol['detector']['type']} detector every {protocol['detect_every']} analysed "
+        "frames with tracking in between, alignment, quality gate, out-of-distribution check, "
+        f"models {', '.join(protocol['models'].values())}) on {protocol['files']} files in "
+        f"{protocol['wall_time_s']:.0f} s. Video score: the mean of a file's frame scores (frame: "
+        "the max over its judged faces). A family's AUC compares its fakes with every real file "
+        "of the run.",
+        "",
+        "| subset | fake files | video AUC | frame AUC | unknown files |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for kind, block in report["by_kind"].items():
+        lines.append(f"| all {kind}s | {block['video']['n_fake']} | {_f(block['video']['auc'])} | "
+                     f"{_f(block['frame']['auc'])} | |")
+    for family, block in report["per_family"].items():
+        lines.append(f"| {family} | {block['video']['n_fake']} | {_f(block['video']['auc'])} | "
+                     f"{_f(block['frame']['auc'])} | {block.get('unknown_files', 0)} of "
+                     f"{block.get('files')} |")
+    lines += [
+        "",
+        f"Unknown: {unknown['files']:.1%} of files (real {unknown['real_files']:.1%}, fake "
+        f"{unknown['fake_files']:.1%}), {unknown['faces']:.1%} of faces; reasons "
+        f"{json.dumps(unknown['refused_reasons'])}.",
+    ]
+    return "\n".join(lines)
+
+
+def sweep_body(table_text: str, command: str, wall_s: float) -> str:
+    return "\n".join(["```", command, "```", "", f"{wall_s / 60:.0f} min on the build machine.",
+                      "", "```", table_text.strip(), "```"])
+
+
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
