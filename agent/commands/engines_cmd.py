@@ -43,7 +43,7 @@ def list_command(args: argparse.Namespace) -> int:
             continue
         spec = pack.card.input
         print(f"{pack.id}  role={pack.card.role}  input={spec.frames}x{spec.size}px  "
-              f"threshold={pack.card.threshold:.3f}  ({pack.onnx_path.stat().st_size / 1e6:.1f} MB)")
+              f"{_threshold(pack.card)}  ({pack.onnx_path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
@@ -95,3 +95,11 @@ def check_command(args: argparse.Namespace) -> int:
         print(report.summary())
         worst = max(worst, report.flips)
     return 1 if worst else 0
+
+
+def _threshold(card) -> str:
+    """The threshold the agent alerts at: the calibrated stream-level one when the card has it."""
+    if card.alert_threshold is not None:
+        return (f"alert_threshold={card.alert_threshold.value:.3f} "
+                f"(<= {card.alert_threshold.target_alerts_per_hour:g} false alerts/h)")
+    return f"threshold={card.threshold:.3f}"
