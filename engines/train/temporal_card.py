@@ -5,17 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engines.registry import ModelCard
+from engines.train.model_card import _fmt
 
 FAMILY_ORDER = ("talking_head", "lip_sync", "talking_head_synthesis")
 SCORES = ("temporal", "spatial", "fused")
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.3f}"
-    return str(v)
 
 
 def _auc_table(rows: dict) -> list[str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.export import onnx_session  # one ORT session recipe for every model
+
 INPUT_NAME = "crops"
 OUTPUT_NAME = "logits"
 OPSET = 17
@@ -61,17 +63,6 @@ def torch_window_logits(net, windows: np.ndarray, batch: int = 32) -> np.ndarray
             x = torch.from_numpy(np.ascontiguousarray(windows[i : i + batch], np.uint8))
             out.append(model(x).numpy())
     return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
-
-
-def onnx_session(path: Path, threads: int = 0):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def onnx_window_logits(session_or_path, windows: np.ndarray, batch: int = 16) -> np.ndarray:
