@@ -75,8 +75,10 @@ def onnx_session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def onnx_logits(path: Path, crops: np.ndarray, batch: int = 64) -> np.ndarray:
-    session = onnx_session(path)
+def onnx_logits(session_or_path, crops: np.ndarray, batch: int = 64) -> np.ndarray:
+    """The `logits` output for crops (N, H, W, 3) or windows (N, T, H, W, 3), in batches."""
+    session = (onnx_session(session_or_path) if isinstance(session_or_path, (str, Path))
+               else session_or_path)
     out = [
         session.run(None, {INPUT_NAME: np.ascontiguousarray(crops[i : i + batch], np.uint8)})[0]
         for i in range(0, len(crops), batch)
@@ -91,14 +93,16 @@ def verify_export(net, path: Path, crops: np.ndarray) -> float:
 
 def benchmark(
     path: Path, size: int, batches: tuple[int, ...] = (1, 16), *, threads: int = 0,
-    seconds: float = 3.0, seed: int = 0,
+    seconds: float = 3.0, seed: int = 0, frames: int = 1, unit: str = "face",
 ) -> dict:
-    """ONNX Runtime CPU latency: ms per call and per face, median over repeated calls."""
+    """ONNX Runtime CPU latency: ms per call and per sample (a face, or a window of `frames`
+    crops for a temporal model), median over repeated calls."""
     session = onnx_session(path, threads)
     rng = np.random.default_rng(seed)
+    sample = (size, size, 3) if frames == 1 else (frames, size, size, 3)
     out = {}
     for batch in batches:
-        crops = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+        crops = rng.integers(0, 256, (batch, *sample), dtype=np.uint8)
         for _ in range(3):
             session.run(None, {INPUT_NAME: crops})
         times = []
@@ -108,7 +112,7 @@ def benchmark(
             session.run(None, {INPUT_NAME: crops})
             times.append(time.perf_counter() - t)
         ms = 1000 * float(np.median(times))
-        out[f"batch{batch}"] = {"ms_per_call": round(ms, 3), "ms_per_face": round(ms / batch, 3),
+        out[f"batch{batch}"] = {"ms_per_call": round(ms, 3), f"ms_per_{unit}": round(ms / batch, 3),
                                 "calls": len(times)}
     return out
 

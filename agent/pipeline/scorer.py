@@ -95,7 +95,14 @@ class FaceScorer:
         self.ood: OODStats | None = None
         if config.ood_check and self.spatial_pack.card.ood is not None:
             if self.spatial.has_embedding:
-                self.ood = OODStats.load(self.spatial_pack.ood_path)
+                try:
+                    self.ood = OODStats.load(self.spatial_pack.ood_path)
+                except (OSError, ValueError, KeyError) as exc:
+                    raise PackError(
+                        f"model pack {self.spatial_pack.folder}: out-of-distribution file "
+                        f"{self.spatial_pack.card.ood.file} is unreadable ({exc}); restore it or "
+                        "set models.ood_check: false"
+                    ) from exc
             else:
                 log.warning("out-of-distribution check off: the %s engine of %s serves logits "
                             "only", self.spatial.runtime, self.spatial_pack.id)

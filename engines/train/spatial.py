@@ -267,7 +267,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     from engines import metrics
     from engines.data.cache import build_cache
     from engines.data.manifest import read_manifest, split_by_group
-    from engines.export import benchmark, export_onnx, onnx_session, verify_export
+    from engines.export import benchmark, export_onnx, onnx_logits, onnx_session, verify_export
     from engines.models import count_macs
     from engines.registry import Calibration, InputSpec, ModelCard, write_card
     from engines.train.dataset import FaceBank
@@ -362,9 +362,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     session = onnx_session(onnx_path)
 
     def ort_scorer(crops: np.ndarray) -> np.ndarray:
-        outs = [session.run(None, {"crops": np.ascontiguousarray(crops[i : i + 64])})[0]
-                for i in range(0, len(crops), 64)]
-        return np.concatenate(outs).reshape(-1) if outs else np.zeros(0, np.float32)
+        return onnx_logits(session, crops)
 
     # 5. Validation scores (ONNX Runtime), calibration and threshold.
     val_logits = score_bank(val_bank, loose, target, ort_scorer)

@@ -344,7 +344,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     from engines import metrics
     from engines.data.clips import build_clip_cache, spec_from_config
     from engines.data.manifest import read_manifest, split_by_group
-    from engines.export import onnx_session as spatial_session
+    from engines.export import onnx_session
     from engines.models.temporal import count_temporal_macs
     from engines.registry import Calibration, InputSpec, ModelCard, resolve_pack, write_card
     from engines.runtime.onnx_prep import tensorrt_compat_issues
@@ -354,7 +354,6 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     from engines.train.temporal_export import (
         benchmark_temporal,
         export_temporal_onnx,
-        onnx_session,
         verify_temporal_export,
     )
 
@@ -446,7 +445,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     spack = resolve_pack(spatial_pack)
     if spack.card.role != "spatial":
         raise ValueError(f"{spack.id} is not a spatial pack")
-    s_session = spatial_session(spack.onnx_path)
+    s_session = onnx_session(spack.onnx_path)
     s_spec = spack.card.input.align
     val_windows = [val_bank.window(w)[0] for w in range(len(val_bank))]
     t_val = temporal_window_logits(session, loose, target, val_windows)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from engines.export import onnx_session  # one ORT session recipe for every model
+# One ONNX Runtime recipe (session, batched logits, latency) for every model.
+from engines.export import benchmark, onnx_logits
 
 INPUT_NAME = "crops"
 OUTPUT_NAME = "logits"
@@ -66,13 +66,7 @@ def torch_window_logits(net, windows: np.ndarray, batch: int = 32) -> np.ndarray
 
 
 def onnx_window_logits(session_or_path, windows: np.ndarray, batch: int = 16) -> np.ndarray:
-    session = (onnx_session(session_or_path) if isinstance(session_or_path, (str, Path))
-               else session_or_path)
-    out = [
-        session.run(None, {INPUT_NAME: np.ascontiguousarray(windows[i : i + batch], np.uint8)})[0]
-        for i in range(0, len(windows), batch)
-    ]
-    return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
+    return onnx_logits(session_or_path, windows, batch)
 
 
 def verify_temporal_export(net, path: Path, windows: np.ndarray) -> float:
@@ -85,23 +79,8 @@ def benchmark_temporal(
     seconds: float = 3.0, seed: int = 0,
 ) -> dict:
     """ONNX Runtime CPU latency: ms per call and per window, median over repeated calls."""
-    session = onnx_session(path, threads)
-    rng = np.random.default_rng(seed)
-    out = {}
-    for batch in batches:
-        windows = rng.integers(0, 256, (batch, frames, size, size, 3), dtype=np.uint8)
-        for _ in range(3):
-            session.run(None, {INPUT_NAME: windows})
-        times = []
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds or len(times) < 10:
-            t = time.perf_counter()
-            session.run(None, {INPUT_NAME: windows})
-            times.append(time.perf_counter() - t)
-        ms = 1000 * float(np.median(times))
-        out[f"batch{batch}"] = {"ms_per_call": round(ms, 3), "ms_per_window": round(ms / batch, 3),
-                                "calls": len(times)}
-    return out
+    return benchmark(path, size, batches, threads=threads, seconds=seconds, seed=seed,
+                     frames=frames, unit="window")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,3 +53,13 @@ def test_the_check_can_be_switched_off(shipped, tmp_path, real_clip):
     report = score_video(real_clip.path, load_config(models={"spatial": pack, "ood_check": False}))
     (track,) = report.tracks
     assert track.frames_judged > 0 and REASON not in track.unknown_reasons
+
+
+def test_a_corrupt_ood_file_is_named_in_the_error(shipped, tmp_path):
+    from engines.registry import PackError
+
+    folder = tmp_path / "corrupt"
+    shutil.copytree(shipped.folder, folder)
+    (folder / shipped.card.ood.file).write_bytes(b"not an npz")
+    with pytest.raises(PackError, match="ood.npz is unreadable"):
+        FaceScorer(load_config(models={"spatial": str(folder)}).models)
