@@ -163,6 +163,7 @@ def _select(args: argparse.Namespace, items: list, scorer) -> tuple[list, dict |
             "config": rule.config,
             "val_fraction": rule.val_fraction,
             "seed": rule.seed,
+            "train_fakes": rule.train_fakes,
             "config_had_split_section": not rule.from_defaults,
             "files": len(items),
             "groups": groups,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -117,6 +117,8 @@ class SplitRule:
     seed: int
     from_defaults: bool
     """True when the config had no `split:` section (training's defaults apply)."""
+    train_fakes: dict[str, float] = field(default_factory=dict)
+    """Method family -> share of its fake-only groups trained on (split.train_fakes)."""
 
 
 def load_split_rule(config_path: str | Path | None) -> SplitRule:
@@ -157,7 +159,18 @@ def load_split_rule(config_path: str | Path | None) -> SplitRule:
         ) from None
     if not 0.0 <= fraction <= 1.0:
         raise ManifestError(f"split config {path}: split.val_fraction {fraction} not in 0..1")
-    return SplitRule(str(path), fraction, seed, from_defaults="split" not in data)
+    train_fakes = section.get("train_fakes") or {}
+    try:
+        train_fakes = {str(k): float(v) for k, v in dict(train_fakes).items()}
+    except (TypeError, ValueError):
+        raise ManifestError(
+            f"split config {path}: split.train_fakes must map method families to fractions"
+        ) from None
+    bad = {k: v for k, v in train_fakes.items() if not 0.0 <= v <= 1.0}
+    if bad:
+        raise ManifestError(f"split config {path}: split.train_fakes fractions not in 0..1: {bad}")
+    return SplitRule(str(path), fraction, seed, from_defaults="split" not in data,
+                     train_fakes=train_fakes)
 
 
 def select_split(
@@ -177,7 +190,8 @@ def select_split(
         ManifestEntry(item.path, item.rel, item.label, item.kind, item.method, item.group)
         for item in items
     ]
-    split = split_by_group(entries, val_fraction=rule.val_fraction, seed=rule.seed)
+    split = split_by_group(entries, val_fraction=rule.val_fraction, seed=rule.seed,
+                           train_fakes=rule.train_fakes)
     keep = {e.rel for e in (split.val if side == "validation" else split.train)}
     return [item for item in items if item.rel in keep]
 

@@ -92,6 +92,7 @@ class FaceScorer:
                     f"models.temporal: pack {self.temporal_pack.id} has no fusion weights in its "
                     "card (training.fusion); retrain it or unset models.temporal"
                 )
+            self._check_fusion_partner()
         self.ood: OODStats | None = None
         if config.ood_check and self.spatial_pack.card.ood is not None:
             if self.spatial.has_embedding:
@@ -114,6 +115,19 @@ class FaceScorer:
         if self.temporal_pack is not None:
             log.info("temporal model %s on %s (%s, every %d frames)", self.temporal_pack.id,
                      self.temporal.runtime, config.temporal_mode, config.temporal_stride)
+
+    def _check_fusion_partner(self) -> None:
+        """The fusion weights and the fused alert threshold hold for the spatial model they
+        were fitted with only: another one would alert at an unmeasured false-alarm rate."""
+        fusion = self.temporal_pack.card.training.get("fusion") or {}
+        fitted_with = fusion.get("spatial_onnx_sha256")
+        if fitted_with and fitted_with != self.spatial_pack.card.onnx_sha256:
+            raise PackError(
+                f"models.temporal: pack {self.temporal_pack.id}'s fusion was fitted with "
+                f"{fusion.get('spatial_model', 'another spatial model')}, not "
+                f"{self.spatial_pack.id}; refit it (verity train temporal --spatial-pack "
+                f"{self.config.spatial}) or unset models.temporal"
+            )
 
     def _load(self, name: str, role: str) -> ModelPack:
         pack = resolve_pack(name)

@@ -125,12 +125,19 @@ class Split:
 
 
 def split_by_group(
-    entries: list[ManifestEntry], *, val_fraction: float = 0.25, seed: int = 0
+    entries: list[ManifestEntry],
+    *,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+    train_fakes: dict[str, float] | None = None,
 ) -> Split:
     """Deterministic split by group.
 
     Every group holding any fake goes to validation (so its reals are never trained on), plus
-    a seeded `val_fraction` of the real-only groups. Training therefore holds reals only.
+    a seeded `val_fraction` of the real-only groups. Training therefore holds reals only,
+    except where `train_fakes` maps a method family to a fraction: that seeded fraction of the
+    groups holding only that family's fakes (no reals: fully generated faces) is trained on.
+    Those figures are then in-method (other images of a seen generator), not unseen-method.
     """
     groups: dict[str, list[ManifestEntry]] = {}
     for e in entries:
@@ -142,6 +149,17 @@ def split_by_group(
     rng.shuffle(shuffled)
     n_val = round(val_fraction * len(real_only))
     val_groups = set(with_fake) | set(shuffled[:n_val])
+    for family, fraction in sorted((train_fakes or {}).items()):
+        if not 0.0 <= float(fraction) <= 1.0:
+            raise ValueError(f"train_fakes[{family!r}] = {fraction}: not a fraction in 0..1")
+        only_family = sorted(
+            g for g in with_fake
+            if all(e.is_fake and e.family == family for e in groups[g])
+        )
+        # Own generator per family, so adding a family leaves the others' choice unchanged.
+        family_rng = random.Random(f"{seed}:{family}")
+        family_rng.shuffle(only_family)
+        val_groups -= set(only_family[: round(float(fraction) * len(only_family))])
     split = Split()
     for e in entries:
         (split.val if e.group in val_groups else split.train).append(e)

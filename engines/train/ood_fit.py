@@ -55,7 +55,10 @@ def _half(group: str) -> int:
 
 
 def fit_ood_check(session, train_bank, val_bank, val_real_bank, loose, target, *, quantile: float,
-                  pack_dir: Path, seed: int = 0, file_name: str = "ood.npz") -> OODSpec:
+                  pack_dir: Path, seed: int = 0, file_name: str = "ood.npz",
+                  extra_train=None) -> OODSpec:
+    """extra_train: more training faces (the trained fakes) inside the distribution: the
+    model has seen them, so it can judge them."""
     from engines.train.augment import center_crop
 
     def embed(bank, idx=None) -> np.ndarray:
@@ -66,6 +69,8 @@ def fit_ood_check(session, train_bank, val_bank, val_real_bank, loose, target, *
         return np.concatenate(out)
 
     train = embed(train_bank)
+    if extra_train is not None:
+        train = np.concatenate([train, embed(extra_train)])
     halves = np.array([_half(val_real_bank.groups[f]) for f in val_real_bank.file_index])
     fit_idx, check_idx = np.flatnonzero(halves == 0), np.flatnonzero(halves == 1)
     if len(fit_idx) == 0 or len(check_idx) == 0:  # too few groups to halve: use all for both

@@ -86,16 +86,31 @@ def _digest(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def train_stages(cfg: dict, bank, target, loose, work_dir: Path, monitor=None):
+# Config sections that do not change a stage's weights (the split acts through the files).
+_NOT_TRAINING = ("eval", "name", "version", "ood", "split")
+
+
+def stage_keys(cfg: dict, files: list[str], fake_files: list[str] | None = None) -> list[str]:
+    """Per stage, a digest of its config, the previous stage and its training files."""
+    keys, key = [], _digest(sorted(files))
+    for stage in stage_configs(cfg):
+        key = _digest([key, {k: v for k, v in stage.items() if k not in _NOT_TRAINING}])
+        if float(stage["train"].get("fake_share", 0)) > 0:
+            key = _digest([key, sorted(fake_files or [])])
+        keys.append(key)
+    return keys
+
+
+def train_stages(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, fakes=None):
     """Run every stage; a stage whose checkpoint (keyed by its config, the previous stage
     and the training files) is already in work_dir is loaded instead of retrained."""
     import torch
 
-    net, history, seconds, key = None, [], 0.0, _digest(sorted(bank.files))
+    net, history, seconds = None, [], 0.0
+    keys = stage_keys(cfg, bank.files, fakes.files if fakes is not None else None)
     log_path = work_dir / "train_log.jsonl"
     log_path.write_text("")
-    for stage in stage_configs(cfg):
-        key = _digest([key, {k: v for k, v in stage.items() if k not in ("eval", "name", "version", "ood")}])
+    for stage, key in zip(stage_configs(cfg), keys):
         ckpt = work_dir / f"stage{stage['stage']}-{key}.pt"
         if ckpt.is_file():
             from engines.models import build_model
@@ -112,7 +127,7 @@ def train_stages(cfg: dict, bank, target, loose, work_dir: Path, monitor=None):
             log.info("stage %d: reused %s", stage["stage"], ckpt.name)
             continue
         net, stage_history, stage_seconds = train_model(stage, bank, target, loose, work_dir,
-                                                        monitor, init=net)
+                                                        monitor, init=net, fakes=fakes)
         for record in stage_history:
             record["stage"] = stage["stage"]
         torch.save({"state_dict": net.state_dict(), "history": stage_history,
@@ -122,9 +137,11 @@ def train_stages(cfg: dict, bank, target, loose, work_dir: Path, monitor=None):
     return net, history, seconds
 
 
-def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, init=None):
-    """Train the network on the bank's real faces (from `init`'s weights when given);
-    returns (module in eval mode, per-epoch history, seconds)."""
+def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, init=None,
+                fakes=None):
+    """Train the network on the bank's real faces and their self-blends (from `init`'s
+    weights when given), with `train.fake_share` of the pairs taking a face from `fakes`
+    instead; returns (module in eval mode, per-epoch history, seconds)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -132,6 +149,7 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
     from engines.synthesis.sbi import SBIConfig
     from engines.train.augment import AugmentConfig
     from engines.train.dataset import (
+        FakePairMaker,
         PairDataset,
         PairMaker,
         PlanSampler,
@@ -148,7 +166,11 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
     pre = Preprocess()
     maker = PairMaker(loose, target, SBIConfig.from_dict(cfg["sbi"]),
                       AugmentConfig.from_dict(cfg["augment"]))
-    dataset = PairDataset(bank, maker)
+    aug = AugmentConfig.from_dict(cfg["augment"])
+    dataset = PairDataset(bank, maker, fakes, float(tcfg.get("fake_share", 0.0)),
+                          FakePairMaker(loose, target, aug,
+                                        float(tcfg.get("fake_colour_match_p", 0.0))),
+                          str(tcfg.get("fake_partner", "any")))
     weights = bank.sample_weights(float(tcfg.get("file_balance_power", 0.5)))
     batch_pairs = int(tcfg.get("batch_pairs", 32))
     steps = int(tcfg.get("steps_per_epoch", 0)) or max(1, len(bank) // batch_pairs)
@@ -198,7 +220,7 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
         sampler.set_epoch(epoch)
         losses, correct, seen = [], 0, 0
         t0 = time.time()
-        for crops, labels, masks in loader:
+        for crops, labels, masks, map_weight in loader:
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
             x = pre(crops)
@@ -212,7 +234,9 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
             if aux_weight > 0:
                 # Blending boundary B = 4 M (1 - M) (Face X-ray), pooled to the map size.
                 boundary = F.adaptive_avg_pool2d(4 * masks * (1 - masks), aux.shape[-2:])
-                loss = loss + aux_weight * F.binary_cross_entropy_with_logits(aux, boundary)
+                per_crop = F.binary_cross_entropy_with_logits(aux, boundary, reduction="none")
+                per_crop = per_crop.mean(dim=(1, 2, 3))
+                loss = loss + aux_weight * (per_crop * map_weight).sum() / map_weight.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -295,8 +319,9 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     # 1. Manifest and split.
     entries = read_manifest(data_dir)
     split_cfg = cfg.get("split", {})
+    train_fakes = {str(k): float(v) for k, v in (split_cfg.get("train_fakes") or {}).items()}
     split = split_by_group(entries, val_fraction=float(split_cfg.get("val_fraction", 0.25)),
-                           seed=int(split_cfg.get("seed", 0)))
+                           seed=int(split_cfg.get("seed", 0)), train_fakes=train_fakes)
     assert not (split.train_groups & split.val_groups)
     split_summary = split.summary()
     log.info("split: %s", json.dumps(split_summary))
@@ -313,6 +338,11 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     train_paths = [cached[e.rel] for e in split.train if e.rel in cached and not e.is_fake]
     val_paths = [cached[e.rel] for e in split.val if e.rel in cached]
     train_bank = FaceBank.load(train_paths, require_mesh=True)
+    fake_paths = [cached[e.rel] for e in split.train if e.rel in cached and e.is_fake]
+    fake_bank = FaceBank.load(fake_paths, require_mesh=False) if fake_paths else None
+    if fake_bank is not None:
+        log.info("trained fakes: %d faces from %d files (%s)", len(fake_bank),
+                 len(fake_bank.files), ", ".join(sorted(train_fakes)))
     val_bank = FaceBank.load(val_paths, require_mesh=False)
     real_val_idx = [i for i, lab in enumerate(val_bank.labels) if lab == "real"]
     val_real_bank = FaceBank.load(
@@ -335,15 +365,35 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
                        val_real_bank.groups, val_real_bank.kinds)
     mon_fake = sbi_crops(mon_sub, loose, target, seed + 1)
 
+    # With trained fakes: also their validation faces (other images of the same generators)
+    # against the validation real stills, which went through the same still normalisation.
+    mon_trained = {}
+    for family in sorted(train_fakes):
+        idx = [i for i, f in enumerate(val_bank.file_index)
+               if val_bank.labels[f] == "fake" and val_bank.methods[f].split(":")[0] == family]
+        if idx:
+            mon_trained[family] = center_crop(val_bank.crops[idx[:400]], loose, target)
+    still_idx = [i for i, f in enumerate(val_bank.file_index)
+                 if val_bank.labels[f] == "real" and val_bank.kinds[f] == "image"]
+    mon_real_stills = center_crop(val_bank.crops[still_idx], loose, target) if still_idx else None
+
     def monitor(net):
         score = make_torch_scorer(net)
         r, f = score(mon_real), score(mon_fake)
         y = np.r_[np.zeros(len(r)), np.ones(len(f))]
-        return {"val_sbi_auc": round(metrics.auc(y, np.r_[r, f]), 4),
-                "val_real_mean_p": round(float(metrics.sigmoid(r).mean()), 4)}
+        out = {"val_sbi_auc": round(metrics.auc(y, np.r_[r, f]), 4),
+               "val_real_mean_p": round(float(metrics.sigmoid(r).mean()), 4)}
+        if mon_real_stills is not None:
+            rs = score(mon_real_stills)
+            for family, crops in mon_trained.items():
+                g = score(crops)
+                out[f"val_{family}_auc"] = round(
+                    metrics.auc(np.r_[np.zeros(len(rs)), np.ones(len(g))], np.r_[rs, g]), 4)
+        return out
 
     # 3. Train.
-    net, history, train_s = train_stages(cfg, train_bank, target, loose, work_dir, monitor)
+    net, history, train_s = train_stages(cfg, train_bank, target, loose, work_dir, monitor,
+                                         fakes=fake_bank)
     torch.save(net.state_dict(), work_dir / "model.pt")
 
     # 4. Export and verify.
@@ -397,16 +447,22 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         from engines.train.ood_fit import fit_ood_check
 
         ood_spec = fit_ood_check(session, train_bank, val_bank, val_real_bank, loose, target,
+                                 extra_train=fake_bank,
                                  quantile=float(ood_cfg.get("quantile", 0.995)),
                                  pack_dir=pack_dir, seed=seed)
 
     # 7. Card.
     wall_s = time.time() - wall_start
     macs = count_macs(net, target.size)
+    seen = ""
+    if fake_bank is not None:
+        seen = (f" Exception: a share of the fully generated faces' groups ({', '.join(f'{k} {v:.0%}' for k, v in sorted(train_fakes.items()))}) "
+                "was trained on, so those families' figures are in-method (other images of "
+                "generators seen in training), not unseen-method.")
     protocol = (
         "Validation split of the project's face media (groups disjoint from training; every "
         "group holding a fake is in validation, so every fake method is unseen: training saw "
-        "reals and self-blends only). Crops: loose cached crop (mediapipe 'both' detector) "
+        "reals and self-blends only)." + seen + " Crops: loose cached crop (mediapipe 'both' detector) "
         "centre-cropped to the input AlignSpec. Frame score: max over faces of the calibrated "
         "probability; video score: mean over sampled frames (stills: one frame). AUC/AP/EER per "
         "subset compare its fakes against all validation reals of the same kind (videos or "
@@ -433,8 +489,12 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     }
     training = {
         "config": config_path.name,
-        "recipe": "SBI (self-blended images) on real faces only; pair-wise batches (each real "
-                  "crop with its own blend); shared jitter/flip/colour/downscale/blur/noise/"
+        "recipe": "SBI (self-blended images) on real faces; pair-wise batches (each real "
+                  "crop with its own blend"
+                  + ("; in stages with train.fake_share, that share of the pairs puts a trained "
+                     "fully generated face in place of the blend, its boundary map unsupervised"
+                     if fake_bank is not None else "")
+                  + "); shared jitter/flip/colour/downscale/blur/noise/"
                   "JPEG/cutout augmentation; BCE on one logit"
                   + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a "
                      "blending-boundary map (4M(1-M), Face X-ray style)"
@@ -454,10 +514,13 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "data": {
             "split": group_counts,
             "faces": {"train": len(train_bank), "train_files": len(train_bank.files),
+                      "trained_fakes": len(fake_bank) if fake_bank is not None else 0,
                       "val": len(val_bank), "val_files": len(val_bank.files),
                       "val_real_with_mesh": len(val_real_bank)},
             "split_rule": f"by group, seed {split_cfg.get('seed', 0)}: all groups with any fake "
-                          f"+ {split_cfg.get('val_fraction', 0.25):.0%} of real-only groups -> val",
+                          f"+ {split_cfg.get('val_fraction', 0.25):.0%} of real-only groups -> val"
+                          + "".join(f"; {v:.0%} of the {k}-only groups -> train"
+                                    for k, v in sorted(train_fakes.items())),
             "watermarked_files": "lower 20% of each frame cut before detection (DreamTalk, EMO)",
             "stills": "both classes rescaled to 48 px eye distance, JPEG q90, before cropping",
         },

@@ -71,3 +71,24 @@ def test_missing_manifest(tmp_path, monkeypatch):
         read_manifest(None)
     with pytest.raises(FileNotFoundError):
         read_manifest(tmp_path)
+
+
+def test_train_fakes_moves_a_share_of_generated_face_groups_to_training(manifest):
+    entries = read_manifest(manifest)
+    plain = split_by_group(entries, val_fraction=0.25, seed=0)
+    split = split_by_group(entries, val_fraction=0.25, seed=0, train_fakes={"gan_face": 0.4})
+    trained = [e for e in split.train if e.is_fake]
+    assert len(trained) == 2 and all(e.family == "gan_face" for e in trained)
+    assert not (split.train_groups & split.val_groups)
+    # Groups with a real (and other families) stay validation; real-only groups are unchanged.
+    assert "vrt_face:1" in split.val_groups and "vexpress:10" in split.val_groups
+    assert {g for g in split.val_groups if g.startswith("id:")} == {
+        g for g in plain.val_groups if g.startswith("id:")
+    }
+    again = split_by_group(list(reversed(entries)), val_fraction=0.25, seed=0,
+                           train_fakes={"gan_face": 0.4})
+    assert again.train_groups == split.train_groups
+    all_in = split_by_group(entries, train_fakes={"gan_face": 1.0})
+    assert not any(e.family == "gan_face" for e in all_in.val)
+    with pytest.raises(ValueError, match="gan_face"):
+        split_by_group(entries, train_fakes={"gan_face": 1.5})

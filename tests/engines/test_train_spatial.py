@@ -10,8 +10,15 @@ torch = pytest.importorskip("torch")
 from engines.faces.align import AlignSpec  # noqa: E402
 from engines.synthesis.sbi import SBIConfig, face_ellipse_landmarks  # noqa: E402
 from engines.train.augment import AugmentConfig, center_crop, jitter_matrix  # noqa: E402
-from engines.train.dataset import FaceBank, PairMaker  # noqa: E402
-from engines.train.spatial import train_stages  # noqa: E402
+from engines.train.dataset import (  # noqa: E402
+    FaceBank,
+    FakePairMaker,
+    PairDataset,
+    PairMaker,
+    collate_pairs,
+    match_colour,
+)
+from engines.train.spatial import stage_keys, train_stages  # noqa: E402
 
 TARGET = AlignSpec(32, 3.0, 0.55)
 LOOSE = TARGET.widened(1.5, 64)
@@ -82,3 +89,56 @@ def test_stages_continue_and_reuse_checkpoints(tmp_path):
     assert [h["loss"] for h in hist2] == [h["loss"] for h in hist]
     for va, vb in zip(net.state_dict().values(), again.state_dict().values()):
         assert torch.equal(va, vb)
+
+
+def test_trained_fakes_replace_a_share_of_the_blends(tmp_path):
+    bank, fakes = _bank(), _bank(4)
+    fakes.crops[:] = 255 - fakes.crops  # unlike any real, so the swap is visible
+    maker = PairMaker(LOOSE, TARGET, SBIConfig(), AugmentConfig())
+    swap = FakePairMaker(LOOSE, TARGET, AugmentConfig())
+    data = PairDataset(bank, maker, fakes, 0.5, swap)
+    items = [data[(i % len(bank), 100 + i)] for i in range(40)]
+    known = [k for _, _, k in items]
+    assert 8 < known.count(False) < 32  # about half
+    crops, labels, masks, map_weight = collate_pairs(items[:4])
+    assert labels.tolist() == [0, 1] * 4 and crops.shape == (8, 32, 32, 3)
+    # Reals always supervise the boundary map (it is empty); a trained fake's is unknown.
+    assert map_weight.tolist()[0::2] == [1.0] * 4
+    assert map_weight.tolist()[1::2] == [1.0 if k else 0.0 for k in known[:4]]
+    with pytest.raises(ValueError, match="trained fakes"):
+        PairDataset(bank, maker, None, 0.3, swap)
+    # A stage with fake_share trains on them; its checkpoint key names the fake files.
+    cfg = {**CFG, "train": {**CFG["train"], "epochs": 1,
+                            "stages": [{}, {"fake_share": 0.5, "lr": 0.001}]}}
+    _, hist, _ = train_stages(cfg, bank, TARGET, LOOSE, tmp_path, fakes=fakes)
+    assert [h["stage"] for h in hist] == [1, 2] and np.isfinite(hist[-1]["loss"])
+    keys = stage_keys(cfg, bank.files, fakes.files)
+    other = stage_keys(cfg, bank.files, fakes.files[:1])
+    assert keys[0] == other[0] and keys[1] != other[1]
+
+
+def test_colour_matching_gives_the_reference_palette():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    warm = np.clip(rng.normal((60, 120, 200), 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+    cool = np.clip(rng.normal((190, 130, 70), 10, (32, 32, 3)), 0, 255).astype(np.uint8)
+    out = match_colour(warm, cool)
+    lab = [cv2.cvtColor(x, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(float) for x in (out, cool)]
+    assert np.allclose(lab[0].mean(0), lab[1].mean(0), atol=2.0)
+    assert np.allclose(lab[0].std(0), lab[1].std(0), atol=2.0)
+
+
+def test_padding_beyond_a_generated_still_is_shared_by_its_real_partner():
+    # A tight generated portrait runs off its image (black padding); a real photo does not.
+    # The pair must not differ there, or the padding becomes the cue.
+    still = AugmentConfig(jitter_rotate=0, jitter_scale=(1, 1), jitter_translate=0, hflip_p=0,
+                          color_p=0, jpeg_p=0, resize_p=0, blur_p=0, noise_p=0, cutout_p=0)
+    real = np.full((LOOSE.size, LOOSE.size, 3), 120, np.uint8)
+    fake = np.full((LOOSE.size, LOOSE.size, 3), 200, np.uint8)
+    fake[-LOOSE.size // 5:] = 0
+    r, f = FakePairMaker(LOOSE, TARGET, still)(real, fake, np.random.default_rng(0))
+    black_r, black_f = r.max(axis=2) == 0, f.max(axis=2) == 0
+    assert black_f.any() and np.array_equal(black_r, black_f)
+    # The rest of the real is untouched but for the one-pixel soft edge of the padding.
+    assert (r[~black_r] == 120).all(axis=1).mean() > 0.95

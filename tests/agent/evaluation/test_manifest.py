@@ -79,6 +79,21 @@ def test_validation_split_matches_the_trainers_split(tmp_path):
     assert all(not i.is_fake for i in train)
 
 
+def test_validation_split_leaves_out_the_trained_generated_faces(tmp_path):
+    csv = SPLIT_CSV + "".join(f"gan/{i}.jpg,fake,gan_face:G,synthetic:{i}\n" for i in range(10))
+    items = read_eval_manifest(write(tmp_path, csv))
+    config = write(tmp_path, "split:\n  seed: 3\n  train_fakes: {gan_face: 0.5}\n", "t.yaml")
+    rule = load_split_rule(config)
+    assert rule.train_fakes == {"gan_face": 0.5}
+    val = select_split(items, "validation", rule)
+    train = select_split(items, "train", rule)
+    assert sum(i.method == "gan_face:G" for i in val) == 5
+    assert sum(i.method == "gan_face:G" for i in train) == 5
+    assert {"f1", "f2"} <= {i.group for i in val}
+    with pytest.raises(ManifestError, match="train_fakes"):
+        load_split_rule(write(tmp_path, "split:\n  train_fakes: {gan_face: 2}\n", "b.yaml"))
+
+
 def test_split_config_without_split_section_uses_the_trainers_defaults(tmp_path):
     rule = load_split_rule(write(tmp_path, "name: x\n", "train.yaml"))
     assert (rule.val_fraction, rule.seed, rule.from_defaults) == (0.25, 0, True)
@@ -113,3 +128,18 @@ def test_project_manifest_reads_and_splits_as_training_does(data_dir):
     expected = split_by_group(entries, val_fraction=0.25, seed=0).val
     val = select_split(items, "validation", SplitRule("test", 0.25, 0, True))
     assert {i.rel for i in val} == {e.rel for e in expected}
+
+
+@pytest.mark.data
+def test_shipped_config_split_is_the_one_the_shipped_pack_was_validated_on(data_dir):
+    # `verity eval --split validation` must evaluate exactly the files the pack never saw.
+    from engines.registry import resolve_pack
+
+    items = read_eval_manifest(data_dir / "manifest.csv")
+    val = select_split(items, "validation", load_split_rule(None))
+    card = resolve_pack("spatial-sbi").card.training["data"]["split"]["val"]
+    assert len({i.group for i in val}) == card["groups"]
+    assert len(val) == card["files"]
+    fakes_by_kind = {k: sum(i.is_fake and i.kind == k for i in val) for k in ("video", "image")}
+    assert fakes_by_kind == {"video": card["by_label_kind"].get("fake_video", 0),
+                             "image": card["by_label_kind"].get("fake_image", 0)}

@@ -56,3 +56,16 @@ def test_a_spatial_pack_cannot_serve_as_temporal():
 
     with pytest.raises(PackError, match="role 'spatial', not 'temporal'"):
         FaceScorer(config.models)
+
+
+def test_fusion_fitted_with_another_spatial_model_is_refused(tmp_path):
+    pack = temporal_plumbing_pack(
+        tmp_path / "temporal",
+        fusion={"weights": {"spatial": 1.0, "temporal": 1.0}, "bias": 0.0,
+                "spatial_model": "spatial-sbi@0.9", "spatial_onnx_sha256": "0" * 64},
+    )
+    config = load_config(models={"temporal": str(pack)})
+    from engines.registry import PackError
+
+    with pytest.raises(PackError, match="fitted with spatial-sbi@0.9.*refit it"):
+        FaceScorer(config.models)
