@@ -34,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engines.data.extract import fill_cache, load_npz
 from engines.data.manifest import ManifestEntry
 from engines.faces.align import AlignSpec, align_faces, alignment_matrix, transform_points
 
@@ -227,29 +228,6 @@ def cache_file(cache_dir: Path, spec: CacheSpec, entry: ManifestEntry) -> Path:
     return cache_folder(cache_dir, spec) / f"{entry.key}.npz"
 
 
-_WORKER: FaceExtractor | None = None
-
-
-def _init_worker(spec: CacheSpec) -> None:
-    global _WORKER
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    cv2.setNumThreads(1)
-    _WORKER = FaceExtractor(spec)
-
-
-def _work(job: tuple[ManifestEntry, str]) -> tuple[str, int, float, str]:
-    entry, out = job
-    start = time.time()
-    try:
-        data = _WORKER.extract(entry)
-    except Exception as exc:  # a broken file must not stop the whole cache
-        return entry.rel, -1, time.time() - start, f"{type(exc).__name__}: {exc}"
-    tmp = out + ".tmp.npz"
-    np.savez_compressed(tmp, **data)
-    os.replace(tmp, out)
-    return entry.rel, len(data["crops"]), time.time() - start, ""
-
-
 def build_cache(
     entries: list[ManifestEntry],
     spec: CacheSpec,
@@ -259,41 +237,13 @@ def build_cache(
     progress: bool = True,
 ) -> dict[str, Path]:
     """Extract every entry not yet cached; returns {rel: npz path} for the files that exist."""
-    folder = cache_folder(cache_dir, spec)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
-    todo = [(e, str(cache_file(cache_dir, spec, e))) for e in entries]
-    todo = [job for job in todo if not Path(job[1]).is_file()]
-    if todo:
-        log.info("face cache: extracting %d of %d files into %s", len(todo), len(entries), folder)
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), disable=not progress, desc="faces", mininterval=10)
-        errors = []
-        if workers <= 1:
-            _init_worker(spec)
-            results = map(_work, todo)
-            for rel, n, _, err in results:
-                if err:
-                    errors.append((rel, err))
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-
-            with mp.get_context("spawn").Pool(workers, _init_worker, (spec,)) as pool:
-                for rel, n, _, err in pool.imap_unordered(_work, todo):
-                    if err:
-                        errors.append((rel, err))
-                    bar.update(1)
-        bar.close()
-        for rel, err in errors:
-            log.warning("face cache: %s failed: %s", rel, err)
-    return {e.rel: cache_file(cache_dir, spec, e) for e in entries if cache_file(cache_dir, spec, e).is_file()}
+    jobs = [(e, cache_file(cache_dir, spec, e)) for e in entries]
+    fill_cache(jobs, cache_folder(cache_dir, spec), FaceExtractor, spec, what="faces",
+               workers=workers, progress=progress)
+    return {e.rel: path for e, path in jobs if path.is_file()}
 
 
-def load_cached(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+load_cached = load_npz
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engines.data.extract import fill_cache, load_npz
 from engines.data.manifest import ManifestEntry
 from engines.faces.align import AlignSpec, align_faces
 
@@ -317,29 +318,6 @@ def clip_file(cache_dir: Path, spec: ClipSpec, entry: ManifestEntry) -> Path:
     return clip_folder(cache_dir, spec) / f"{entry.key}.npz"
 
 
-_WORKER: ClipExtractor | None = None
-
-
-def _init_worker(spec: ClipSpec) -> None:
-    global _WORKER
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    cv2.setNumThreads(1)
-    _WORKER = ClipExtractor(spec)
-
-
-def _work(job: tuple[ManifestEntry, str]) -> tuple[str, int, float, str]:
-    entry, out = job
-    start = time.time()
-    try:
-        data = _WORKER.extract(entry)
-    except Exception as exc:  # a broken file must not stop the whole cache
-        return entry.rel, -1, time.time() - start, f"{type(exc).__name__}: {exc}"
-    tmp = out + ".tmp.npz"
-    np.savez_compressed(tmp, **data)
-    os.replace(tmp, out)
-    return entry.rel, len(data["crops"]), time.time() - start, ""
-
-
 def build_clip_cache(
     entries: list[ManifestEntry],
     spec: ClipSpec,
@@ -349,50 +327,13 @@ def build_clip_cache(
     progress: bool = True,
 ) -> dict[str, Path]:
     """Extract every video entry not yet cached; returns {rel: npz path} for those cached."""
-    entries = [e for e in entries if e.kind == "video"]
-    folder = clip_folder(cache_dir, spec)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
-    todo = [(e, str(clip_file(cache_dir, spec, e))) for e in entries]
-    todo = [job for job in todo if not Path(job[1]).is_file()]
-    if todo:
-        log.info("clip cache: extracting %d of %d videos into %s", len(todo), len(entries), folder)
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), disable=not progress, desc="clips", mininterval=10)
-        errors, timing = [], []
-        if workers <= 1:
-            _init_worker(spec)
-            results = map(_work, todo)
-        else:
-            import multiprocessing as mp
-
-            pool = mp.get_context("spawn").Pool(workers, _init_worker, (spec,))
-            results = pool.imap_unordered(_work, todo)
-        for rel, n, seconds, err in results:
-            if err:
-                errors.append((rel, err))
-            timing.append((rel, n, round(seconds, 2)))
-            bar.update(1)
-        if workers > 1:
-            pool.close()
-            pool.join()
-        bar.close()
-        for rel, err in errors:
-            log.warning("clip cache: %s failed: %s", rel, err)
-        with open(folder / "extract_log.jsonl", "a") as handle:
-            for rel, n, seconds in timing:
-                handle.write(json.dumps({"rel": rel, "faces": n, "seconds": seconds}) + "\n")
-    return {
-        e.rel: clip_file(cache_dir, spec, e)
-        for e in entries
-        if clip_file(cache_dir, spec, e).is_file()
-    }
+    jobs = [(e, clip_file(cache_dir, spec, e)) for e in entries if e.kind == "video"]
+    fill_cache(jobs, clip_folder(cache_dir, spec), ClipExtractor, spec, what="clips",
+               workers=workers, progress=progress)
+    return {e.rel: path for e, path in jobs if path.is_file()}
 
 
-def load_clip(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+load_clip = load_npz
 
 
 def spec_from_config(cfg: dict) -> ClipSpec:

@@ -92,15 +92,16 @@ def warp_pair(images: list[np.ndarray], matrix: np.ndarray, size: int) -> list[n
     ]
 
 
-def augment_pair(
-    images: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
-) -> list[np.ndarray]:
-    """Colour jitter, downscale-and-up, blur, noise, JPEG, cutout: drawn once, applied to all."""
-    out = [im.astype(np.float32) for im in images]
-    size = images[0].shape[0]
+def shared_colour(images: list[np.ndarray], rng: np.random.Generator,
+                  cfg: AugmentConfig) -> list[np.ndarray]:
+    """One global colour change (gain, brightness, saturation, tint, hue; sometimes grey)
+    drawn once and applied to every float32 image, clipped to 0..255.
+
+    Shared by a real and its fake: absolute face colour must not predict the label (the
+    self-blend's colour shift is only visible relative to the frame).
+    """
+    out = images
     if rng.random() < cfg.color_p:
-        # Global colour changes shared by the pair: absolute face colour must not predict
-        # the label (the self-blend's colour shift is only visible relative to the frame).
         gain = 1.0 + rng.uniform(-cfg.color_gain, cfg.color_gain)
         bias = rng.uniform(-cfg.color_bias, cfg.color_bias)
         sat = 1.0 + rng.uniform(-cfg.color_sat, cfg.color_sat)
@@ -110,16 +111,23 @@ def augment_pair(
         for im in out:
             if hue:
                 hsv = cv2.cvtColor(np.clip(im, 0, 255).astype(np.uint8), cv2.COLOR_BGR2HSV)
-                h = hsv[..., 0].astype(np.float32)
-                hsv[..., 0] = np.mod(h + hue, 180).astype(np.uint8)
+                hsv[..., 0] = np.mod(hsv[..., 0].astype(np.float32) + hue, 180).astype(np.uint8)
                 im = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR).astype(np.float32)
             gray = im.mean(axis=2, keepdims=True)
-            im = gray + (im - gray) * sat
-            res.append(im * gain + bias + tint)
+            res.append((gray + (im - gray) * sat) * gain + bias + tint)
         out = res
     if cfg.gray_p > 0 and rng.random() < cfg.gray_p:
         out = [np.repeat(im.mean(axis=2, keepdims=True), 3, axis=2) for im in out]
-    out = [np.clip(im, 0, 255) for im in out]
+    return [np.clip(im, 0, 255) for im in out]
+
+
+def augment_pair(
+    images: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
+) -> list[np.ndarray]:
+    """Colour jitter, downscale-and-up, blur, noise, JPEG, cutout: drawn once, applied to all."""
+    out = [im.astype(np.float32) for im in images]
+    size = images[0].shape[0]
+    out = shared_colour(out, rng, cfg)
     if rng.random() < cfg.resize_p:
         f = rng.uniform(*cfg.resize_factor)
         small = max(8, round(size * f))

@@ -147,21 +147,9 @@ class PairMaker:
         return real_c, fake_c, mask_c
 
 
-def epoch_plan(n_samples: int, weights: np.ndarray, seed: int, epoch: int) -> np.ndarray:
-    """(n_samples, 2) int64 rows of (face index, sample seed) for one epoch."""
-    rng = np.random.default_rng([seed, epoch, 7])
-    faces = rng.choice(len(weights), size=n_samples, replace=True, p=weights)
-    seeds = rng.integers(0, 2**62, size=n_samples)
-    return np.stack([faces, seeds], 1).astype(np.int64)
-
-
 class PairDataset:
-    """Map-style dataset (torch protocol) indexed by (face index, seed) rows of an epoch plan.
-
-    The sampler (`PlanSampler`) yields the rows, so persistent data-loader workers (spawned,
-    not forked: forking after OpenCV/torch threads have started can deadlock) need the face
-    bank only once.
-    """
+    """Map-style dataset (torch protocol) indexed by the (face index, seed) rows of an epoch
+    plan (engines.train.sampling)."""
 
     def __init__(self, bank: FaceBank, maker: PairMaker, fakes: FaceBank | None = None,
                  fake_share: float = 0.0, fake_maker: FakePairMaker | None = None,
@@ -206,23 +194,6 @@ class PairDataset:
                 torch.from_numpy(mask.astype(np.float16)), True)
 
 
-class PlanSampler:
-    """Yields the (face, seed) rows of `epoch_plan` for the current epoch (`set_epoch`)."""
-
-    def __init__(self, weights: np.ndarray, n_samples: int, seed: int) -> None:
-        self.weights, self.n_samples, self.seed, self.epoch = weights, n_samples, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n_samples
-
-    def __iter__(self):
-        for row in epoch_plan(self.n_samples, self.weights, self.seed, self.epoch):
-            yield (int(row[0]), int(row[1]))
-
-
 def collate_pairs(items):
     """List of (pair, mask, boundary known) -> crops (2B, H, W, 3) uint8, labels (2B,)
     [0, 1, 0, 1, ...], masks (2B, 1, H, W) float32 (zeros for the reals), map_weight (2B,)
@@ -239,10 +210,3 @@ def collate_pairs(items):
         if not known:
             map_weight[2 * k + 1] = 0.0
     return crops, labels, masks, map_weight
-
-
-def worker_init(_worker_id: int) -> None:
-    import torch
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)

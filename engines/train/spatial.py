@@ -17,12 +17,12 @@ import json
 import logging
 import os
 import platform
-import random
 import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from engines.train import run_setup
 
 log = logging.getLogger("verity.train.spatial")
 
@@ -31,20 +31,7 @@ DEFAULT_CACHE = Path(".cache/faces")
 
 
 def load_config(path: Path) -> dict:
-    cfg = yaml.safe_load(Path(path).read_text())
-    for key in ("input", "faces", "sbi", "augment", "model", "train"):
-        cfg.setdefault(key, {})
-    return cfg
-
-
-def seed_everything(seed: int, threads: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.set_num_threads(max(1, threads))
-    torch.backends.mkldnn.deterministic = True  # cheap on CPU; keeps reruns identical
+    return run_setup.load_config(path, ("input", "faces", "sbi", "augment", "model", "train"))
 
 
 def _specs(cfg: dict):
@@ -80,23 +67,17 @@ def stage_configs(cfg: dict) -> list[dict]:
     return out
 
 
-def _digest(obj) -> str:
-    import hashlib
-
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 # Config sections that do not change a stage's weights (the split acts through the files).
 _NOT_TRAINING = ("eval", "name", "version", "ood", "split")
 
 
 def stage_keys(cfg: dict, files: list[str], fake_files: list[str] | None = None) -> list[str]:
     """Per stage, a digest of its config, the previous stage and its training files."""
-    keys, key = [], _digest(sorted(files))
+    keys, key = [], run_setup.digest(sorted(files))
     for stage in stage_configs(cfg):
-        key = _digest([key, {k: v for k, v in stage.items() if k not in _NOT_TRAINING}])
+        key = run_setup.digest([key, {k: v for k, v in stage.items() if k not in _NOT_TRAINING}])
         if float(stage["train"].get("fake_share", 0)) > 0:
-            key = _digest([key, sorted(fake_files or [])])
+            key = run_setup.digest([key, sorted(fake_files or [])])
         keys.append(key)
     return keys
 
@@ -148,18 +129,17 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
     from engines.models import Preprocess, build_model
     from engines.synthesis.sbi import SBIConfig
     from engines.train.augment import AugmentConfig
+    from engines.train.sampling import PlanSampler, worker_init
     from engines.train.dataset import (
         FakePairMaker,
         PairDataset,
         PairMaker,
-        PlanSampler,
         collate_pairs,
-        worker_init,
     )
 
     tcfg = cfg["train"]
     seed = int(cfg.get("seed", 0))
-    seed_everything(seed + 1000 * (int(cfg.get("stage", 1)) - 1), int(tcfg.get("threads", 2)))
+    run_setup.seed_everything(seed + 1000 * (int(cfg.get("stage", 1)) - 1), int(tcfg.get("threads", 2)))
     net = build_model(cfg["model"])
     if init is not None:
         net.load_state_dict(init.state_dict())
@@ -177,21 +157,8 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
     epochs = int(tcfg.get("epochs", 10))
     total = steps * epochs
     warmup = int(float(tcfg.get("warmup_epochs", 1)) * steps)
-    decay, no_decay = [], []
-    for name, p in net.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": float(tcfg.get("weight_decay", 5e-4))},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=float(tcfg.get("lr", 3e-3)),
-    )
-    base_lr = float(tcfg.get("lr", 3e-3))
-
-    def lr_at(step):
-        if step < warmup:
-            return base_lr * (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return base_lr * 0.5 * (1 + np.cos(np.pi * t))
+    opt = run_setup.adamw(net, tcfg)
+    lr_at = run_setup.warmup_cosine(float(tcfg.get("lr", 3e-3)), warmup, total)
 
     smoothing = float(tcfg.get("label_smoothing", 0.0))
     aux_weight = float(tcfg.get("aux_weight", 0.0))
@@ -290,7 +257,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     from engines import metrics
     from engines.data.cache import build_cache
-    from engines.data.manifest import read_manifest, split_by_group
+    from engines.data.manifest import read_manifest
     from engines.export import benchmark, export_onnx, onnx_logits, onnx_session, verify_export
     from engines.models import count_macs
     from engines.registry import Calibration, InputSpec, ModelCard, write_card
@@ -319,16 +286,9 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     # 1. Manifest and split.
     entries = read_manifest(data_dir)
     split_cfg = cfg.get("split", {})
-    train_fakes = {str(k): float(v) for k, v in (split_cfg.get("train_fakes") or {}).items()}
-    split = split_by_group(entries, val_fraction=float(split_cfg.get("val_fraction", 0.25)),
-                           seed=int(split_cfg.get("seed", 0)), train_fakes=train_fakes)
-    assert not (split.train_groups & split.val_groups)
+    train_fakes = run_setup.train_fakes(split_cfg)
+    split = run_setup.split_and_record(entries, split_cfg, work_dir)
     split_summary = split.summary()
-    log.info("split: %s", json.dumps(split_summary))
-    (work_dir / "split.json").write_text(json.dumps({
-        "summary": split_summary,
-        "train_groups": sorted(split.train_groups), "val_groups": sorted(split.val_groups),
-    }, indent=2) + "\n")
 
     # 2. Face cache.
     t = time.time()
@@ -517,10 +477,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
                       "trained_fakes": len(fake_bank) if fake_bank is not None else 0,
                       "val": len(val_bank), "val_files": len(val_bank.files),
                       "val_real_with_mesh": len(val_real_bank)},
-            "split_rule": f"by group, seed {split_cfg.get('seed', 0)}: all groups with any fake "
-                          f"+ {split_cfg.get('val_fraction', 0.25):.0%} of real-only groups -> val"
-                          + "".join(f"; {v:.0%} of the {k}-only groups -> train"
-                                    for k, v in sorted(train_fakes.items())),
+            "split_rule": run_setup.split_rule_text(split_cfg),
             "watermarked_files": "lower 20% of each frame cut before detection (DreamTalk, EMO)",
             "stills": "both classes rescaled to 48 px eye distance, JPEG q90, before cropping",
         },

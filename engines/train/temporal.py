@@ -21,12 +21,12 @@ import json
 import logging
 import os
 import platform
-import random
 import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from engines.train import run_setup
 
 log = logging.getLogger("verity.train.temporal")
 
@@ -37,20 +37,8 @@ FAMILIES = ("talking_head", "lip_sync", "talking_head_synthesis")
 
 
 def load_config(path: Path) -> dict:
-    cfg = yaml.safe_load(Path(path).read_text())
-    for key in ("split", "input", "clips", "fakes", "sbi", "augment", "model", "train", "eval"):
-        cfg.setdefault(key, {})
-    return cfg
-
-
-def seed_everything(seed: int, threads: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.set_num_threads(max(1, threads))
-    torch.backends.mkldnn.deterministic = True
+    return run_setup.load_config(
+        path, ("split", "input", "clips", "fakes", "sbi", "augment", "model", "train", "eval"))
 
 
 def target_spec(cfg: dict):
@@ -59,12 +47,6 @@ def target_spec(cfg: dict):
     inp = cfg["input"]
     return AlignSpec(int(inp.get("size", 112)), float(inp.get("scale", 3.0)),
                      float(inp.get("center_y", 0.55))), int(inp.get("frames", 8))
-
-
-def _digest(obj) -> str:
-    import hashlib
-
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 # ------------------------------------------------------------------------------ training
@@ -77,17 +59,16 @@ def train_model(cfg: dict, bank, target, loose, frames: int, work_dir: Path, mon
     from engines.synthesis.sbi import SBIConfig
     from engines.train.augment import AugmentConfig
     from engines.train.temporal_data import (
-        PlanSampler,
         WindowFakeConfig,
         WindowMaker,
         WindowPairDataset,
         collate_windows,
-        worker_init,
     )
+    from engines.train.sampling import PlanSampler, worker_init
 
     tcfg = cfg["train"]
     seed = int(cfg.get("seed", 0))
-    seed_everything(seed, int(tcfg.get("threads", 1)))
+    run_setup.seed_everything(seed, int(tcfg.get("threads", 1)))
     net = build_temporal_model(cfg["model"], frames)
     pre = TemporalPreprocess()
     maker = WindowMaker(loose, target, SBIConfig.from_dict(cfg["sbi"]),
@@ -100,26 +81,15 @@ def train_model(cfg: dict, bank, target, loose, frames: int, work_dir: Path, mon
     epochs = int(tcfg.get("epochs", 10))
     total = steps * epochs
     warmup = int(float(tcfg.get("warmup_epochs", 1)) * steps)
-    base_lr = float(tcfg.get("lr", 3e-3))
-    decay, no_decay = [], []
-    for _, p in net.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": float(tcfg.get("weight_decay", 5e-4))},
-         {"params": no_decay, "weight_decay": 0.0}], lr=base_lr)
-
-    def lr_at(step):
-        if step < warmup:
-            return base_lr * (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return base_lr * 0.5 * (1 + np.cos(np.pi * t))
+    opt = run_setup.adamw(net, tcfg)
+    lr_at = run_setup.warmup_cosine(float(tcfg.get("lr", 3e-3)), warmup, total)
 
     aux_weight = float(tcfg.get("aux_weight", 0.0))
     # bfloat16 autocast: the convolutions run on the CPU's bf16 units where it has them.
     bf16 = bool(tcfg.get("bf16", False))
     F = torch.nn.functional
     workers = int(tcfg.get("workers", 1))
-    sampler = PlanSampler(weights, steps * batch_pairs, seed)
+    sampler = PlanSampler(weights, steps * batch_pairs, seed, salt=11)  # 1.x models' plans
     loader = DataLoader(
         dataset, batch_size=batch_pairs, sampler=sampler, num_workers=workers,
         collate_fn=collate_windows, worker_init_fn=worker_init if workers else None,
@@ -175,7 +145,7 @@ def train_or_reuse(cfg: dict, bank, target, loose, frames: int, work_dir: Path, 
 
     from engines.models.temporal import build_temporal_model
 
-    key = _digest([sorted(bank.files), {k: v for k, v in cfg.items()
+    key = run_setup.digest([sorted(bank.files), {k: v for k, v in cfg.items()
                                         if k not in ("eval", "name", "version")}])
     ckpt = work_dir / f"model-{key}.pt"
     if ckpt.is_file():
@@ -343,7 +313,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     from engines import metrics
     from engines.data.clips import build_clip_cache, spec_from_config
-    from engines.data.manifest import read_manifest, split_by_group
+    from engines.data.manifest import read_manifest
     from engines.export import onnx_session
     from engines.models.temporal import count_temporal_macs
     from engines.registry import Calibration, InputSpec, ModelCard, resolve_pack, write_card
@@ -375,15 +345,8 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     # 1. Manifest and split (the spatial model's split settings).
     entries = read_manifest(data_dir)
     split_cfg = cfg["split"]
-    split = split_by_group(entries, val_fraction=float(split_cfg.get("val_fraction", 0.25)),
-                           seed=int(split_cfg.get("seed", 0)))
-    assert not (split.train_groups & split.val_groups)
+    split = run_setup.split_and_record(entries, split_cfg, work_dir)
     split_summary = split.summary()
-    (work_dir / "split.json").write_text(json.dumps({
-        "summary": split_summary,
-        "train_groups": sorted(split.train_groups), "val_groups": sorted(split.val_groups),
-    }, indent=2) + "\n")
-    log.info("split: %s", json.dumps(split_summary))
 
     # 2. Face-window cache (videos only).
     t = time.time()
@@ -394,7 +357,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
                    if e.rel in cached and e.kind == "video" and not e.is_fake]
     val_paths = [cached[e.rel] for e in split.val if e.rel in cached and e.kind == "video"]
     mesh_sigma = fakes_cfg.mesh_smooth
-    bank_key = _digest([[str(p.name) for p in train_paths], frames, mesh_sigma, clip_spec.digest()])
+    bank_key = run_setup.digest([[str(p.name) for p in train_paths], frames, mesh_sigma, clip_spec.digest()])
     train_bank = WindowBank.load(train_paths, frames, store=work_dir / f"bank-{bank_key}",
                                  require_mesh=True, mesh_smooth=mesh_sigma)
     per_video = int(ecfg.get("windows_per_video", 12))
@@ -547,8 +510,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
             "split": {side: {"groups": len({e.group for e in es}), "files": len(es),
                              "by_label_kind": split_summary[side]}
                       for side, es in (("train", split.train), ("val", split.val))},
-            "split_rule": f"by group, seed {split_cfg.get('seed', 0)}: all groups with any fake "
-                          f"+ {split_cfg.get('val_fraction', 0.25):.0%} of real-only groups -> val",
+            "split_rule": run_setup.split_rule_text(split_cfg),
             "windows": {"train": train_bank.summary(), "val": val_bank.summary(),
                         "val_real_windows": int(is_real.sum()),
                         "val_fake_windows": int((~is_real).sum()),

@@ -31,7 +31,7 @@ import numpy as np
 from engines.data.clips import load_clip, window_starts
 from engines.faces.align import AlignSpec, similarity_from_points
 from engines.synthesis.sbi import SBIConfig, SBIParams, self_blend
-from engines.train.augment import AugmentConfig, jitter_matrix
+from engines.train.augment import AugmentConfig, jitter_matrix, shared_colour
 
 VARIANTS = ("clip", "lower", "drift", "partial", "independent")
 
@@ -270,24 +270,7 @@ def augment_window(real: list[np.ndarray], fake: list[np.ndarray], rng: np.rando
     t = len(real)
     frames = [im.astype(np.float32) for im in real + fake]
     size = real[0].shape[0]
-    if rng.random() < cfg.color_p:
-        gain = 1.0 + rng.uniform(-cfg.color_gain, cfg.color_gain)
-        bias = rng.uniform(-cfg.color_bias, cfg.color_bias)
-        sat = 1.0 + rng.uniform(-cfg.color_sat, cfg.color_sat)
-        tint = rng.uniform(-cfg.color_tint, cfg.color_tint, 3).astype(np.float32)
-        hue = rng.uniform(-cfg.hue_shift, cfg.hue_shift) if cfg.hue_shift > 0 else 0.0
-        res = []
-        for im in frames:
-            if hue:
-                hsv = cv2.cvtColor(np.clip(im, 0, 255).astype(np.uint8), cv2.COLOR_BGR2HSV)
-                hsv[..., 0] = np.mod(hsv[..., 0].astype(np.float32) + hue, 180).astype(np.uint8)
-                im = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR).astype(np.float32)
-            gray = im.mean(axis=2, keepdims=True)
-            res.append((gray + (im - gray) * sat) * gain + bias + tint)
-        frames = res
-    if cfg.gray_p > 0 and rng.random() < cfg.gray_p:
-        frames = [np.repeat(im.mean(axis=2, keepdims=True), 3, axis=2) for im in frames]
-    frames = [np.clip(im, 0, 255) for im in frames]
+    frames = shared_colour(frames, rng, cfg)
     if rng.random() < cfg.resize_p:
         small = max(8, round(size * rng.uniform(*cfg.resize_factor)))
         down = [cv2.INTER_AREA, cv2.INTER_LINEAR][int(rng.integers(2))]
@@ -353,14 +336,6 @@ class WindowMaker:
 
 
 # ---------------------------------------------------------------------- torch dataset
-def epoch_plan(n_samples: int, weights: np.ndarray, seed: int, epoch: int) -> np.ndarray:
-    """(n_samples, 2) int64 rows of (window index, sample seed) for one epoch."""
-    rng = np.random.default_rng([seed, epoch, 11])
-    windows = rng.choice(len(weights), size=n_samples, replace=True, p=weights)
-    seeds = rng.integers(0, 2**62, size=n_samples)
-    return np.stack([windows, seeds], 1).astype(np.int64)
-
-
 class WindowPairDataset:
     """Map-style dataset (torch protocol) indexed by (window, seed) rows of an epoch plan."""
 
@@ -383,23 +358,6 @@ class WindowPairDataset:
                 torch.from_numpy(masks.astype(np.float16)))
 
 
-class PlanSampler:
-    """Yields the (window, seed) rows of `epoch_plan` for the current epoch (`set_epoch`)."""
-
-    def __init__(self, weights: np.ndarray, n_samples: int, seed: int) -> None:
-        self.weights, self.n_samples, self.seed, self.epoch = weights, n_samples, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n_samples
-
-    def __iter__(self):
-        for row in epoch_plan(self.n_samples, self.weights, self.seed, self.epoch):
-            yield (int(row[0]), int(row[1]))
-
-
 def collate_windows(items):
     """List of ((2, T, H, W, 3) pair, (T, H, W) masks) -> windows (2B, T, H, W, 3) uint8,
     labels (2B,) [0, 1, 0, 1, ...], masks (2B*T, 1, H, W) float32 (zeros for the reals)."""
@@ -412,13 +370,6 @@ def collate_windows(items):
     for k, (_, m) in enumerate(items):
         masks[2 * k + 1, :, 0] = m.float()
     return windows, labels, masks.reshape(-1, 1, h, w)
-
-
-def worker_init(_worker_id: int) -> None:
-    import torch
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
 
 
 def describe_bank(bank: WindowBank) -> str:

@@ -1,0 +1,97 @@
+"""What every trainer does before it trains: read its config, seed, key caches, split the data.
+
+The spatial and temporal trainers share these so that their checkpoints are keyed alike and
+their validation groups come from one rule (engines.data.manifest.split_by_group).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from engines.data.manifest import ManifestEntry, Split, split_by_group
+
+log = logging.getLogger("verity.train")
+
+
+def load_config(path: Path, sections: tuple[str, ...]) -> dict:
+    """The YAML training config, with each named section present (empty when absent)."""
+    cfg = yaml.safe_load(Path(path).read_text())
+    for key in sections:
+        cfg.setdefault(key, {})
+    return cfg
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    torch.backends.mkldnn.deterministic = True  # cheap on CPU; keeps reruns identical
+
+
+def digest(obj) -> str:
+    """A short stable key of a JSON-able object (checkpoint and cache names)."""
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def train_fakes(split_cfg: dict) -> dict[str, float]:
+    """`split.train_fakes`: method family -> share of its fake-only groups trained on."""
+    return {str(k): float(v) for k, v in (split_cfg.get("train_fakes") or {}).items()}
+
+
+def split_and_record(entries: list[ManifestEntry], split_cfg: dict, work_dir: Path) -> Split:
+    """The config's split by group, logged and written to work_dir/split.json."""
+    split = split_by_group(entries, val_fraction=float(split_cfg.get("val_fraction", 0.25)),
+                           seed=int(split_cfg.get("seed", 0)), train_fakes=train_fakes(split_cfg))
+    assert not (split.train_groups & split.val_groups)
+    summary = split.summary()
+    log.info("split: %s", json.dumps(summary))
+    (work_dir / "split.json").write_text(json.dumps({
+        "summary": summary,
+        "train_groups": sorted(split.train_groups), "val_groups": sorted(split.val_groups),
+    }, indent=2) + "\n")
+    return split
+
+
+def split_rule_text(split_cfg: dict) -> str:
+    """The split rule in words, for model cards."""
+    return (f"by group, seed {split_cfg.get('seed', 0)}: all groups with any fake "
+            f"+ {split_cfg.get('val_fraction', 0.25):.0%} of real-only groups -> val"
+            + "".join(f"; {v:.0%} of the {k}-only groups -> train"
+                      for k, v in sorted(train_fakes(split_cfg).items())))
+
+
+def adamw(net, tcfg: dict):
+    """AdamW at train.lr, weight decay (train.weight_decay) on weights only, not on biases
+    and norm scales."""
+    import torch
+
+    decay, no_decay = [], []
+    for _, p in net.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": float(tcfg.get("weight_decay", 5e-4))},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=float(tcfg.get("lr", 3e-3)),
+    )
+
+
+def warmup_cosine(base_lr: float, warmup_steps: int, total_steps: int):
+    """step -> learning rate: linear warm-up, then cosine decay to 0 at total_steps."""
+
+    def lr_at(step: int) -> float:
+        if step < warmup_steps:
+            return base_lr * (step + 1) / warmup_steps
+        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return base_lr * 0.5 * (1 + np.cos(np.pi * t))
+
+    return lr_at
