@@ -159,10 +159,21 @@ def _round(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "n/a"
 
 
+def _argv(args) -> list[str]:
+    """The options that chose the threshold, as a command line (for the model card)."""
+    argv = ["calibrate", "--manifest", str(args.manifest)]
+    for option in ("split", "split_config", "target_per_hour", "max_seconds", "config"):
+        value = getattr(args, option, None)
+        if value is not None:
+            argv += ["--" + option.replace("_", "-"),
+                     f"{value:g}" if isinstance(value, float) else str(value)]
+    return argv
+
+
 def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
     """The model card's text with its alert-threshold section written (replaced if present),
     before Limitations."""
-    from agent.evaluation.card_sections import with_section
+    from agent.evaluation.card_sections import command_line, with_section
 
     real, fake = threshold.measured["real"], threshold.measured["fake"]
     body = "\n".join([
@@ -170,8 +181,7 @@ def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
         f"most {threshold.target_alerts_per_hour:g} false alerts per stream-hour of real footage.",
         "",
         "```",
-        f"verity calibrate --manifest DATA/manifest.csv --split {args.split} "
-        f"--target-per-hour {args.target_per_hour:g} --write-card",
+        command_line(_argv(args)),
         "```",
         "",
         threshold.method,

@@ -21,9 +21,13 @@ def threshold(value: float) -> AlertThreshold:
 
 
 def test_section_goes_before_limitations_and_is_replaced_not_repeated():
-    args = Namespace(split="validation", target_per_hour=0.1)
+    args = Namespace(manifest="/media/set/manifest.csv", split="validation",
+                     target_per_hour=0.1, config="/etc/verity/fused.yaml")
     once = with_alert_section(CARD, threshold(0.81), args)
     assert once.index(ALERT_SECTION) < once.index("## Limitations")
+    # The command as a reader re-runs it: the data folder as DATA, the config by its name.
+    assert ("verity calibrate --manifest DATA/manifest.csv --split validation "
+            "--target-per-hour 0.1 --config fused.yaml\n") in once
     assert "**0.81**" in once and "2 of 5 fake clips alert at it" in once
     again = with_alert_section(once, threshold(0.9), args)
     assert again.count(ALERT_SECTION) == 1
