@@ -45,7 +45,14 @@ def digest(obj) -> str:
 
 def train_fakes(split_cfg: dict) -> dict[str, float]:
     """`split.train_fakes`: method family -> share of its fake-only groups trained on."""
-    return {str(k): float(v) for k, v in (split_cfg.get("train_fakes") or {}).items()}
+    raw = split_cfg.get("train_fakes") or {}
+    try:
+        return {str(k): float(v) for k, v in dict(raw).items()}
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"split.train_fakes must map method families to fractions (e.g. gan_face: 0.5), "
+            f"got {raw!r}"
+        ) from None
 
 
 def split_and_record(entries: list[ManifestEntry], split_cfg: dict, work_dir: Path) -> Split:
@@ -53,6 +60,14 @@ def split_and_record(entries: list[ManifestEntry], split_cfg: dict, work_dir: Pa
     split = split_by_group(entries, val_fraction=float(split_cfg.get("val_fraction", 0.25)),
                            seed=int(split_cfg.get("seed", 0)), train_fakes=train_fakes(split_cfg))
     assert not (split.train_groups & split.val_groups)
+    trained = {e.family for e in split.train if e.is_fake}
+    missing = sorted(f for f, share in train_fakes(split_cfg).items() if share > 0 and f not in trained)
+    if missing:
+        families = sorted({e.family for e in entries if e.is_fake})
+        raise ValueError(
+            f"split.train_fakes: no fake-only groups of {missing} in the manifest "
+            f"(its fake families: {families})"
+        )
     summary = split.summary()
     log.info("split: %s", json.dumps(summary))
     (work_dir / "split.json").write_text(json.dumps({
