@@ -203,6 +203,7 @@ def run_bench(
             "detect_every": config.faces.detect_every,
             "detector": config.faces.detector.model_dump(),
             "model": config.models.spatial,
+            "temporal_model": config.models.temporal,
             "cpu_count": os.cpu_count(),
         },
         "live": live,

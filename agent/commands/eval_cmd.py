@@ -272,7 +272,8 @@ def eval_command(args: argparse.Namespace) -> int:
             bar.set_description(condition)
             condition_started = time.monotonic()
             results = evaluator.run(items, perturbation, on_result)
-            reports.append(build_report(results, threshold=evaluator.threshold, protocol={
+            reports.append(build_report(results, threshold=evaluator.threshold,
+                                        still_threshold=evaluator.still_threshold, protocol={
                 **protocol,
                 "perturbation": perturbation.describe() if perturbation else None,
                 "wall_time_s": round(time.monotonic() - condition_started, 1),

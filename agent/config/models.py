@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ModelsConfig(BaseModel):
@@ -18,8 +18,12 @@ class ModelsConfig(BaseModel):
         "pack folder.",
     )
     temporal: str | None = Field(
-        None, description="Frame-sequence model pack (name or folder); unset: spatial only."
+        "temporal-sbi",
+        description="Frame-sequence model pack (name or folder), fused with the spatial one "
+        "by its card's rule; null: spatial only. Its fusion and alert threshold hold for the "
+        "spatial pack they were fitted with: another spatial pack needs null here or a refit.",
     )
+
     temporal_mode: Literal["continuous", "escalation"] = Field(
         "continuous",
         description="continuous: the temporal model judges every track; escalation: only tracks "
@@ -50,3 +54,11 @@ class ModelsConfig(BaseModel):
         "~/.cache/verity/engines",
         description="Where built TensorRT engines are kept, keyed by model, TensorRT and GPU.",
     )
+
+    @field_validator("temporal", mode="before")
+    @classmethod
+    def _none_spelled_out(cls, value):
+        # From the environment (VERITY_MODELS__TEMPORAL=none) null can only come as a word.
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value

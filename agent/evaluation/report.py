@@ -3,7 +3,9 @@
 The JSON document of one run (`build_report`), keys in order:
 
 - schema: "verity-eval/1".
-- protocol: what was run: manifest, split, models, threshold and its source, frame/video
+- protocol: what was run: manifest, split, models, threshold (videos) and still_threshold
+  (stills: no window, so the spatial card's; equal without a temporal model) and their
+  source, frame/video
   score rules, how subsets are compared, analysis_fps, max_seconds, limit, stills policy,
   perturbation (null when clean), seed, wall_time_s.
 - counts: files, real, fake, judged, unknown, missing, failed, frames_analysed,
@@ -55,9 +57,14 @@ def _round(value):
     return value
 
 
-def metric_block(results: Iterable[FileResult], threshold: float) -> dict:
-    """Frame- and video-level metrics over the judged files among `results`."""
+def metric_block(results: Iterable[FileResult], threshold: float,
+                 still_threshold: float | None = None) -> dict:
+    """Frame- and video-level metrics over the judged files among `results`; accuracy at
+    each file's threshold (stills: still_threshold, when given)."""
     judged = [r for r in results if r.status == "judged"]
+    still = threshold if still_threshold is None else still_threshold
+    file_threshold = {str(i): still if r.item.kind == "image" else threshold
+                      for i, r in enumerate(judged)}
     files = [str(i) for i, r in enumerate(judged) for _ in r.judged_frames]
     frames = [f for r in judged for f in r.judged_frames]
     probabilities = [p for r in judged for p in r.judged_probabilities]
@@ -70,10 +77,12 @@ def metric_block(results: Iterable[FileResult], threshold: float) -> dict:
         frame_keys, frame_p, video_keys, video_p = [], np.zeros(0), [], np.zeros(0)
     frame_y = [label[k[0]] for k in frame_keys]
     video_y = [label[k] for k in video_keys]
-    def summary(y, scores) -> dict:
-        return {k: _round(v) for k, v in metrics.summarize(y, scores, scores, threshold).items()}
+    def summary(y, scores, at) -> dict:
+        return {k: _round(v) for k, v in metrics.summarize(y, scores, scores, at).items()}
 
-    return {"frame": summary(frame_y, frame_p), "video": summary(video_y, video_p)}
+    frame_at = np.array([file_threshold[k[0]] for k in frame_keys])
+    video_at = np.array([file_threshold[k] for k in video_keys])
+    return {"frame": summary(frame_y, frame_p, frame_at), "video": summary(video_y, video_p, video_at)}
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -102,8 +111,10 @@ def file_row(r: FileResult) -> dict:
     }
 
 
-def build_report(results: list[FileResult], *, threshold: float, protocol: dict) -> dict:
+def build_report(results: list[FileResult], *, threshold: float, protocol: dict,
+                 still_threshold: float | None = None) -> dict:
     """The JSON document of one evaluation run (keys: see the module docstring)."""
+    still_threshold = threshold if still_threshold is None else still_threshold
     evaluated = [r for r in results if r.status in ("judged", "unknown")]
     judged = [r for r in evaluated if r.status == "judged"]
     unknown = [r for r in evaluated if r.status == "unknown"]
@@ -122,7 +133,8 @@ def build_report(results: list[FileResult], *, threshold: float, protocol: dict)
         return _share(sum(r.status == "unknown" for r in pool), len(pool))
 
     def subset_block(fakes: list[FileResult]) -> dict:
-        block = metric_block(reals + [r for r in fakes if r.status == "judged"], threshold)
+        block = metric_block(reals + [r for r in fakes if r.status == "judged"], threshold,
+                             still_threshold)
         block["files"] = len(fakes)
         block["unknown_files"] = sum(r.status == "unknown" for r in fakes)
         return block
@@ -141,6 +153,7 @@ def build_report(results: list[FileResult], *, threshold: float, protocol: dict)
         "protocol": {
             **protocol,
             "threshold": round(threshold, 6),
+            "still_threshold": round(still_threshold, 6),
             "frame_score": FRAME_RULE,
             "video_score": VIDEO_RULE,
             "comparisons": COMPARISON_RULE,
@@ -169,9 +182,10 @@ def build_report(results: list[FileResult], *, threshold: float, protocol: dict)
             "file_reasons": dict(Counter(r.unknown_reason for r in unknown)),
             "refused_reasons": dict(refused),
         },
-        "overall": metric_block(judged, threshold),
+        "overall": metric_block(judged, threshold, still_threshold),
         "by_kind": {
-            kind: metric_block([r for r in judged if r.item.kind == kind], threshold)
+            kind: metric_block([r for r in judged if r.item.kind == kind], threshold,
+                               still_threshold)
             for kind in kinds
         },
         "per_method": {
@@ -283,7 +297,10 @@ def format_report(report: dict) -> str:
         f"{c['files']} files ({c['real']} real, {c['fake']} fake): {c['judged']} judged, "
         f"{c['unknown']} unknown, {c['missing']} missing, {c['failed']} failed",
         f"model {', '.join(f'{k} {v}' for k, v in p.get('models', {}).items())}; threshold "
-        f"{p['threshold']:.3f} ({p.get('threshold_source', '')}); analysis "
+        f"{p['threshold']:.3f}"
+        + (f" (stills {p['still_threshold']:.3f})"
+           if p.get("still_threshold", p["threshold"]) != p["threshold"] else "")
+        + f" ({p.get('threshold_source', '')}); analysis "
         f"{p.get('analysis_fps')} fps"
         + (f", first {p['max_seconds']:g} s of each video" if p.get("max_seconds") else ""),
     ]

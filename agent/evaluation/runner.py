@@ -156,6 +156,7 @@ class Evaluator:
         self.scorer = scorer or FaceScorer(config.models)
         self.detector = detector or create_detector(config.faces.detector)
         self.threshold: float = config.scoring.threshold or self.scorer.threshold
+        self.still_threshold: float = config.scoring.threshold or self.scorer.still_threshold
         self.threshold_source = (
             "config scoring.threshold" if config.scoring.threshold else "model card"
         )
@@ -233,7 +234,8 @@ class Evaluator:
             )
         result = FileResult(item, "unknown", frames_analysed=1)
         faces = judge_image(
-            image, self.detector, self.scorer, self.gate, self.threshold, self.config.faces.max_faces
+            image, self.detector, self.scorer, self.gate, self.still_threshold,
+            self.config.faces.max_faces,
         )
         judged = [f.probability for f in faces if f.probability is not None]
         result.faces, result.face_frames = len(faces), int(bool(faces))

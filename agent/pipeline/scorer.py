@@ -4,7 +4,7 @@ The spatial model judges every judged crop. The temporal model (optional) judges
 window of its last T judged crops, every `models.temporal_stride` frames of that track, either
 always (`continuous`) or once the track's rolling score reaches `models.temporal_escalate_at`
 (`escalation`). When a track has a temporal score, its per-frame probability is the fusion of
-both models (weights fitted by the temporal model's trainer and stored in its card);
+both models (the rule, and any weights, stored in the temporal card by its trainer);
 otherwise it is the spatial model's calibrated probability.
 
 When the spatial pack ships an out-of-distribution check (engines.ood) and the engine serves
@@ -25,7 +25,7 @@ from agent.config import ModelsConfig
 from agent.scoring.fusion import calibrate
 from engines.faces.align import AlignSpec, align_faces
 from engines.ood import OODStats
-from engines.registry import ModelPack, PackError, resolve_pack
+from engines.registry import Calibration, ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
 log = logging.getLogger("agent.pipeline")
@@ -33,24 +33,56 @@ log = logging.getLogger("agent.pipeline")
 TrackKey = tuple[str, int]  # (stream id, track id)
 
 
+FUSION_RULES = ("max", "logistic")
+
+
 @dataclass(frozen=True)
 class Fusion:
-    """fused logit = w_spatial * mean spatial logit over the window + w_temporal * temporal + b."""
+    """How a track's window becomes one probability, from the temporal card's `fusion` entry.
 
-    spatial: float
-    temporal: float
-    bias: float
+    `max`: the larger of the two calibrated probabilities: the frame's own spatial one and
+    the track's latest window's temporal one (the rolling score does the smoothing over time).
+    Either model can raise the score and neither can veto the other: the two look for
+    different artefacts, and a fake that shows only one of them is still a fake.
+    `logistic`: sigmoid(w_s * mean spatial logit over the window + w_t * temporal logit + b),
+    weights fitted by the temporal trainer on exactly those inputs.
+    """
+
+    rule: str
+    spatial: float = 1.0
+    temporal: float = 1.0
+    bias: float = 0.0
+    spatial_calibration: Calibration | None = None
+    temporal_calibration: Calibration | None = None
 
     @classmethod
-    def from_card(cls, pack: ModelPack) -> Fusion | None:
-        card = pack.card
-        block = card.training.get("fusion") or card.metrics.get("fusion")
+    def from_cards(cls, temporal: ModelPack, spatial: ModelPack) -> Fusion | None:
+        block = temporal.card.training.get("fusion") or temporal.card.metrics.get("fusion")
         if not block:
             return None
+        rule = block.get("rule", "logistic")
+        if rule not in FUSION_RULES:
+            raise PackError(
+                f"models.temporal: pack {temporal.id} asks for fusion rule {rule!r}; this agent "
+                f"knows {', '.join(FUSION_RULES)} (upgrade the agent or use another pack)"
+            )
+        if rule == "max":
+            return cls("max", spatial_calibration=spatial.card.calibration,
+                       temporal_calibration=temporal.card.calibration)
         weights = block["weights"]
-        return cls(float(weights["spatial"]), float(weights["temporal"]), float(block.get("bias", 0.0)))
+        return cls("logistic", float(weights["spatial"]), float(weights["temporal"]),
+                   float(block.get("bias", 0.0)))
+
+    def fuse(self, frame_logit: float, window_logits, temporal_logit: float) -> float:
+        """The fused probability of one frame's face, given its track's window."""
+        spatial = frame_logit if self.rule == "max" else float(np.mean(window_logits))
+        return self.probability(spatial, temporal_logit)
 
     def probability(self, spatial_logit: float, temporal_logit: float) -> float:
+        if self.rule == "max":
+            p_spatial = calibrate(np.array([spatial_logit]), self.spatial_calibration)[0]
+            p_temporal = calibrate(np.array([temporal_logit]), self.temporal_calibration)[0]
+            return float(max(p_spatial, p_temporal))
         z = self.spatial * spatial_logit + self.temporal * temporal_logit + self.bias
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))))
 
@@ -86,11 +118,11 @@ class FaceScorer:
         if config.temporal:
             self.temporal_pack = self._load(config.temporal, "temporal")
             self.temporal = self._engine(self.temporal_pack)
-            self.fusion = Fusion.from_card(self.temporal_pack)
+            self.fusion = Fusion.from_cards(self.temporal_pack, self.spatial_pack)
             if self.fusion is None:
                 raise PackError(
-                    f"models.temporal: pack {self.temporal_pack.id} has no fusion weights in its "
-                    "card (training.fusion); retrain it or unset models.temporal"
+                    f"models.temporal: pack {self.temporal_pack.id} has no fusion entry in its "
+                    "card (training.fusion); retrain it or set models.temporal: null"
                 )
             self._check_fusion_partner()
         self.ood: OODStats | None = None
@@ -126,7 +158,7 @@ class FaceScorer:
                 f"models.temporal: pack {self.temporal_pack.id}'s fusion was fitted with "
                 f"{fusion.get('spatial_model', 'another spatial model')}, not "
                 f"{self.spatial_pack.id}; refit it (verity train temporal --spatial-pack "
-                f"{self.config.spatial}) or unset models.temporal"
+                f"{self.config.spatial}) or set models.temporal: null (spatial only)"
             )
 
     def _load(self, name: str, role: str) -> ModelPack:
@@ -158,6 +190,13 @@ class FaceScorer:
     def threshold(self) -> float:
         """The alert threshold: the stream-level calibrated one when the card has it."""
         card = self.decision_pack.card
+        return card.alert_threshold.value if card.alert_threshold else card.threshold
+
+    @property
+    def still_threshold(self) -> float:
+        """The threshold for a still: it has no window, so its probability is the spatial
+        model's alone and the spatial card's threshold applies, with or without fusion."""
+        card = self.spatial_pack.card
         return card.alert_threshold.value if card.alert_threshold else card.threshold
 
     @property
@@ -256,8 +295,8 @@ class FaceScorer:
             scores[i].by_role["temporal"] = float(
                 calibrate(np.array([window.temporal_logit]), self.temporal_pack.card.calibration)[0]
             )
-            scores[i].fused = self.fusion.probability(
-                float(np.mean(window.spatial_logits)), window.temporal_logit
+            scores[i].fused = self.fusion.fuse(
+                float(logits[i]), window.spatial_logits, window.temporal_logit
             )
         return scores
 

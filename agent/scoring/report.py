@@ -104,7 +104,7 @@ def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreRepo
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image")
-    threshold = config.scoring.threshold or scorer.threshold
+    threshold = config.scoring.threshold or scorer.still_threshold
     faces = judge_image(
         image, detector, scorer, QualityGate(config.faces.quality), threshold, config.faces.max_faces
     )

@@ -146,7 +146,7 @@ def train_or_reuse(cfg: dict, bank, target, loose, frames: int, work_dir: Path, 
     from engines.models.temporal import build_temporal_model
 
     key = run_setup.digest([sorted(bank.files), {k: v for k, v in cfg.items()
-                                        if k not in ("eval", "name", "version")}])
+                                        if k not in ("eval", "fusion", "name", "version")}])
     ckpt = work_dir / f"model-{key}.pt"
     if ckpt.is_file():
         saved = torch.load(ckpt, map_location="cpu")
@@ -177,18 +177,18 @@ def sbi_windows(bank, windows: list[int], seed: int, sbi, fakes, variant: str | 
 
 def spatial_window_logits(session, loose, spatial_spec, windows: list[np.ndarray],
                           batch: int = 64) -> np.ndarray:
-    """Mean of the spatial pack's logits over each window's frames (spatial AlignSpec)."""
+    """The spatial pack's logit for every frame of each window (spatial AlignSpec): [N, T]."""
     from engines.train.temporal_data import centre_window
 
     if not windows:
-        return np.zeros(0, np.float32)
+        return np.zeros((0, 0), np.float32)
     t = len(windows[0])
     frames = np.concatenate([centre_window(w, loose, spatial_spec) for w in windows])
     logits = np.concatenate([
         session.run(None, {"crops": np.ascontiguousarray(frames[i : i + batch])})[0].reshape(-1)
         for i in range(0, len(frames), batch)
     ])
-    return logits.reshape(-1, t).mean(1)
+    return logits.reshape(-1, t)
 
 
 def temporal_window_logits(session, loose, target, windows: list[np.ndarray],
@@ -215,22 +215,38 @@ def fit_fusion(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]
     return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
 
 
-def fusion_entry(w_s: float, w_t: float, bias: float, spatial_id: str, spatial_sha256: str,
-                 frames: int, *, n_real: int, n_sbi: int, threshold: float,
-                 max_fpr: float) -> dict:
+FUSION_RULES = ("max", "logistic")
+
+
+def fused_probability(rule: str, spatial_logits: np.ndarray, temporal_logit: np.ndarray,
+                      spatial_cal: tuple[float, float], temporal_cal: tuple[float, float],
+                      weights: tuple[float, float, float]) -> np.ndarray:
+    """The agent's fusion (agent.pipeline.scorer.Fusion) per window, as the mean of what the
+    agent gives the window's frames. spatial_logits: [N, T] per frame; temporal_logit: [N];
+    *_cal: (temperature, bias) of each card's calibration."""
+    from engines import metrics
+    from engines.train.evaluate import calibrate
+
+    spatial_logits = np.asarray(spatial_logits, np.float64)
+    if rule == "max":  # each frame: max(its spatial probability, the window's temporal one)
+        p_s = calibrate(spatial_logits, *spatial_cal)
+        p_t = calibrate(np.asarray(temporal_logit, np.float64), *temporal_cal)
+        return np.maximum(p_s, p_t[:, None]).mean(1)
+    w_s, w_t, bias = weights
+    return metrics.sigmoid(w_s * spatial_logits.mean(1) + w_t * np.asarray(temporal_logit) + bias)
+
+
+def fusion_entry(rule: str, weights: tuple[float, float, float], spatial_id: str,
+                 spatial_sha256: str, frames: int, *, n_real: int, n_sbi: int,
+                 threshold: float, max_fpr: float, compared: dict) -> dict:
     """The `fusion` entry of the temporal card (card.json -> training.fusion).
 
-    fused_logit = weights.spatial * spatial + weights.temporal * temporal + bias, where
-    spatial is the mean of the spatial pack's raw logits over the window's frames and
-    temporal is this pack's raw logit."""
-    return {
-        "weights": {"spatial": round(float(w_s), 6), "temporal": round(float(w_t), 6)},
-        "bias": round(float(bias), 6),
-        "fitted_on": (
-            f"logistic regression on {n_real} validation real windows (label 0) and {n_sbi} "
-            "self-blended copies of the same windows (label 1, seeded, window variants as in "
-            "training); no real fake was used"
-        ),
+    spatial is the mean of the spatial pack's raw logits over the window's frames, temporal
+    is this pack's raw logit; `max` takes the larger of their calibrated probabilities,
+    `logistic` the sigmoid of a weighted sum (weights fitted on self-blends)."""
+    w_s, w_t, bias = weights
+    entry = {
+        "rule": rule,
         "spatial_model": spatial_id,
         "spatial_onnx_sha256": spatial_sha256,
         "inputs": {
@@ -238,12 +254,31 @@ def fusion_entry(w_s: float, w_t: float, bias: float, spatial_id: str, spatial_s
                        "(each frame cropped with the spatial pack's own AlignSpec)",
             "temporal": "this pack's raw logit for the window",
         },
-        "output": "fused_logit = w_s * spatial + w_t * temporal + bias; "
-                  "probability = sigmoid(fused_logit)",
         "threshold": round(float(threshold), 6),
         "threshold_note": f"fused probability: at most {max_fpr:.0%} of validation real "
                           "windows at or above it",
+        "compared": compared,
     }
+    if rule == "max":
+        entry["inputs"]["spatial"] = (f"{spatial_id}'s raw logit for the frame (its own "
+                                      "AlignSpec crop); on this card's windows, every frame's")
+        entry["inputs"]["temporal"] = "this pack's raw logit for the track's latest window"
+        entry["output"] = ("per frame: probability = max(spatial card's calibration of "
+                           "spatial, this card's calibration of temporal); a window's score on "
+                           "this card is the mean over its frames")
+        entry["fitted_on"] = ("nothing beyond the two calibrations (each Platt scaling on "
+                              "validation reals and their self-blends; no real fake used)")
+    else:
+        entry["weights"] = {"spatial": round(float(w_s), 6), "temporal": round(float(w_t), 6)}
+        entry["bias"] = round(float(bias), 6)
+        entry["output"] = ("fused_logit = w_s * spatial + w_t * temporal + bias; "
+                           "probability = sigmoid(fused_logit)")
+        entry["fitted_on"] = (
+            f"logistic regression on {n_real} validation real windows (label 0) and {n_sbi} "
+            "self-blended copies of the same windows (label 1, seeded, window variants as in "
+            "training); no real fake was used"
+        )
+    return entry
 
 
 def family_metrics(labels, methods, files, scores: dict[str, np.ndarray]) -> dict:
@@ -420,12 +455,20 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     s_sbi = spatial_window_logits(s_session, loose, s_spec, sbi_val)
 
     # 6. Calibration, threshold, fusion: validation reals vs their self-blends only.
+    fusion_rule = str((cfg.get("fusion") or {}).get("rule", "logistic"))
+    if fusion_rule not in FUSION_RULES:
+        raise ValueError(f"fusion.rule: {fusion_rule!r} is not one of {', '.join(FUSION_RULES)}")
     temperature, bias = fit_calibration(t_real, t_sbi)
-    w_s, w_t, f_bias = fit_fusion(np.c_[s_real, t_real], np.c_[s_sbi, t_sbi])
-    fused_val = w_s * s_val + w_t * t_val + f_bias
+    weights = fit_fusion(np.c_[s_real.mean(1), t_real], np.c_[s_sbi.mean(1), t_sbi])
+    s_cal = (spack.card.calibration.temperature, spack.card.calibration.bias)
+
+    def fuse(rule, s_frames, t_logit):
+        return fused_probability(rule, s_frames, t_logit, s_cal, (temperature, bias), weights)
+
     t_prob = calibrate(t_val, temperature, bias)
-    s_prob = calibrate(s_val, spack.card.calibration.temperature, spack.card.calibration.bias)
-    f_prob = metrics.sigmoid(fused_val)
+    s_prob = calibrate(s_val.mean(1), *s_cal)  # a window's spatial score: its mean logit
+    f_prob = fuse(fusion_rule, s_val, t_val)
+    fused_val = np.log(np.clip(f_prob, 1e-7, 1 - 1e-7) / np.clip(1 - f_prob, 1e-7, 1))
     is_real = np.array([lab == "real" for lab in val_labels])
     max_fpr = float(ecfg.get("calibration_fpr", 0.01))
     threshold = pick_threshold(t_prob[is_real], max_fpr)
@@ -434,11 +477,21 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     results = family_metrics(val_labels, val_methods, val_files,
                              {"temporal": t_prob, "spatial": s_prob, "fused": f_prob})
     y_sbi = np.r_[np.zeros(len(t_real)), np.ones(len(t_sbi))]
+    # Both rules, measured the same way, so the card shows what the chosen one traded.
+    compared = {}
+    rule_fakes = family_metrics(val_labels, val_methods, val_files,
+                                {r: fuse(r, s_val, t_val) for r in FUSION_RULES})["all_fakes"]
+    for r in FUSION_RULES:
+        compared[r] = {
+            "sbi_window_auc": _r(metrics.auc(y_sbi, np.r_[fuse(r, s_real, t_real),
+                                                          fuse(r, s_sbi, t_sbi)])),
+            "fake_video_auc": rule_fakes[r]["video"]["auc"],
+        }
     sbi_res = {}
-    fused_real = w_s * s_real + w_t * t_real + f_bias
-    fused_sbi = w_s * s_sbi + w_t * t_sbi + f_bias
+    fused_real = fuse(fusion_rule, s_real, t_real)
+    fused_sbi = fuse(fusion_rule, s_sbi, t_sbi)
     variants = np.array(sbi_variants)
-    for name, r, f in (("temporal", t_real, t_sbi), ("spatial", s_real, s_sbi),
+    for name, r, f in (("temporal", t_real, t_sbi), ("spatial", s_real.mean(1), s_sbi.mean(1)),
                        ("fused", fused_real, fused_sbi)):
         sbi_res[name] = {"all": _r(metrics.auc(y_sbi, np.r_[r, f]))}
         for v in sorted(set(sbi_variants)):
@@ -454,11 +507,12 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "temporal_windows": _r(float((t_prob[is_real] >= threshold).mean())),
         "fused_windows": _r(float((f_prob[is_real] >= fused_threshold).mean())),
     }
-    np.savez_compressed(work_dir / "val_scores.npz", temporal=t_val, spatial=s_val,
+    np.savez_compressed(work_dir / "val_scores.npz", temporal=t_val, spatial=s_val.mean(1),
+                        spatial_frames=s_val, s_real_frames=s_real, s_sbi_frames=s_sbi,
                         fused=fused_val, labels=np.array(val_labels),
                         methods=np.array(val_methods), files=np.array(val_files),
-                        start=val_bank.starts, t_real=t_real, t_sbi=t_sbi, s_real=s_real,
-                        s_sbi=s_sbi, sbi_variants=variants)
+                        start=val_bank.starts, t_real=t_real, t_sbi=t_sbi, s_real=s_real.mean(1),
+                        s_sbi=s_sbi.mean(1), sbi_variants=variants)
 
     # 7. Speed.
     speed = benchmark_temporal(onnx_path, frames, target.size, (1, 4), seconds=3.0)
@@ -466,9 +520,9 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     # 8. Card.
     wall_s = time.time() - wall_start
     macs = count_temporal_macs(net, frames, target.size)
-    fusion = fusion_entry(w_s, w_t, f_bias, spack.id, spack.card.onnx_sha256, frames,
+    fusion = fusion_entry(fusion_rule, weights, spack.id, spack.card.onnx_sha256, frames,
                           n_real=len(t_real), n_sbi=len(t_sbi), threshold=fused_threshold,
-                          max_fpr=max_fpr)
+                          max_fpr=max_fpr, compared=compared)
     protocol = (
         "Validation split of the project's face media (the spatial model's split: groups "
         "disjoint from training, every group holding a fake in validation, so every fake "
@@ -479,8 +533,8 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         f"{clip_spec.keypoint_gain}), the largest face; up to {per_video} windows per video, "
         "spread evenly and non-overlapping. Window score: the calibrated probability "
         "(temporal: this card's calibration; spatial: the spatial card's calibration applied "
-        "to the mean of its logits over the window's frames; fused: sigmoid of the fused "
-        "logit). Video score: mean of its window scores. Each fake subset is compared against "
+        "to the mean of its logits over the window's frames; fused: the fusion below, "
+        f"rule `{fusion_rule}`). Video score: mean of its window scores. Each fake subset is compared against "
         "all validation real windows (videos). Scores from the exported ONNX models on ONNX "
         "Runtime CPU."
     )

@@ -25,6 +25,53 @@ def _auc_table(rows: dict) -> list[str]:
     return lines
 
 
+def _fusion_lines(fusion: dict) -> list[str]:
+    """The fusion rule as the agent applies it, and how both rules measured."""
+    if fusion.get("rule", "logistic") == "max":
+        formula = ("    probability = max(spatial card calibration of spatial, "
+                   "this card's calibration of temporal)")
+        why = ("Either model can raise the score and neither can veto the other: they look for "
+               "different artefacts (a blend inside one frame; its instability over frames), "
+               "and a fake that shows only one of them is still a fake.")
+    else:
+        formula = (f"    fused_logit = {fusion['weights']['spatial']:.4f} * spatial "
+                   f"+ {fusion['weights']['temporal']:.4f} * temporal + ({fusion['bias']:.4f})")
+        why = "Weights fitted by logistic regression."
+    lines = [
+        f"`card.json` -> `training.fusion`, rule `{fusion.get('rule', 'logistic')}`:",
+        "",
+        formula,
+        "",
+        why,
+        "",
+        f"- spatial: {fusion['inputs']['spatial']}",
+        f"- temporal: {fusion['inputs']['temporal']}",
+        f"- fitted with `{fusion['spatial_model']}` on: {fusion['fitted_on']}. Refit when the "
+        "spatial pack changes (`verity train temporal` does it; training is reused from its "
+        "checkpoint when the config is unchanged).",
+        f"- fused threshold (windows): {fusion['threshold']:.4f} ({fusion['threshold_note']}); "
+        "the agent alerts at the stream-level threshold in `alert_threshold` (verity calibrate).",
+    ]
+    compared = fusion.get("compared")
+    if compared:
+        lines += [
+            "",
+            "Both rules on the same validation windows (video AUC: mean of a video's window "
+            "probabilities, all real fake videos against all real validation videos):",
+            "",
+            "| rule | self-blend window AUC | real fake video AUC |",
+            "| --- | --- | --- |",
+            *[f"| {r} | {_fmt(c['sbi_window_auc'])} | {_fmt(c['fake_video_auc'])} |"
+              for r, c in compared.items()],
+            "",
+            "The rule is the config's (`fusion.rule`), chosen by the self-blend column, the only "
+            "one the fusion may be fitted or chosen on. The real-fake column is shown for both, "
+            "and was in view when `max` replaced `logistic` (1.1.0): it is not an untouched "
+            "figure for the fusion.",
+        ]
+    return lines
+
+
 def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path) -> Path:
     t, m = card.training, card.metrics
     v = m["validation"]
@@ -44,8 +91,8 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         "",
         "Verity's temporal model: scores a window of consecutive aligned crops of one tracked "
         "face for temporal inconsistency (blending boundaries that flicker or drift, a blended "
-        "region that comes and goes, mouth-region blends). One logit per window; meant to be "
-        "fused with the spatial model's logits (weights below). A screening signal for a human "
+        "region that comes and goes, mouth-region blends). One logit per window, fused with the "
+        "spatial model's probability by the rule below. A screening signal for a human "
         "to review, not proof: see Limitations.",
         "",
         "## Input and output",
@@ -69,17 +116,7 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         "",
         "## Fusion with the spatial model",
         "",
-        "`card.json` -> `training.fusion`:",
-        "",
-        f"    fused_logit = {fusion['weights']['spatial']:.4f} * spatial "
-        f"+ {fusion['weights']['temporal']:.4f} * temporal + ({fusion['bias']:.4f})",
-        "",
-        f"- spatial: {fusion['inputs']['spatial']}",
-        f"- temporal: {fusion['inputs']['temporal']}",
-        f"- fitted with `{fusion['spatial_model']}` on: {fusion['fitted_on']}. Refit when the "
-        "spatial pack changes (`verity train temporal` does it; training is reused from its "
-        "checkpoint when the config is unchanged).",
-        f"- fused threshold: {fusion['threshold']:.4f} ({fusion['threshold_note']})",
+        *_fusion_lines(fusion),
         "",
         "## Data",
         "",
@@ -194,8 +231,9 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         "- Self-blended windows teach blending artefacts and their instability over time. Fakes "
         "that generate the whole frame (audio-driven talking-head synthesis) have no blending "
         "boundary to flicker; see the per-family table for what that means here.",
-        "- The fusion weights depend on the spatial pack they were fitted with "
-        f"(`{fusion['spatial_model']}`); with another spatial pack, refit.",
+        "- The fusion and the fused alert threshold hold for the spatial pack they were "
+        f"measured with (`{fusion['spatial_model']}`); with another spatial pack, refit and "
+        "recalibrate (the agent refuses the pair until then).",
         "- Windows assume the agent's 10 fps analysis rate and its tracker; other rates or "
         "crop stabilisation change the frame-to-frame statistics the model sees.",
         "",

@@ -78,8 +78,9 @@ def _pack(tmp_path, net) -> object:
         input=InputSpec(size=spec.size, scale=spec.scale, center_y=spec.center_y, frames=T,
                         layout="NTHWC"),
         calibration=Calibration(temperature=2.0, bias=0.1, fitted_on="test"),
-        training={"fusion": fusion_entry(0.5, 1.5, -0.25, "spatial-test@1.0.0", "0" * 64, T,
-                                         n_real=10, n_sbi=10, threshold=0.7, max_fpr=0.01)},
+        training={"fusion": fusion_entry("logistic", (0.5, 1.5, -0.25), "spatial-test@1.0.0",
+                                         "0" * 64, T, n_real=10, n_sbi=10, threshold=0.7,
+                                         max_fpr=0.01, compared={})},
     )
     write_card(folder, card)
     return resolve_pack(folder)
@@ -125,6 +126,20 @@ def test_fusion_entry_shape_in_the_card(tmp_path):
     assert fusion["spatial_model"] == "spatial-test@1.0.0"
     w_s, w_t, b = fusion["weights"]["spatial"], fusion["weights"]["temporal"], fusion["bias"]
     assert (w_s, w_t, b) == (0.5, 1.5, -0.25)
+
+
+def test_max_fusion_entry_has_no_weights_and_matches_the_agent():
+    from engines.train.temporal import fused_probability
+
+    entry = fusion_entry("max", (0.5, 1.5, -0.25), "spatial-test@1.0.0", "0" * 64, T,
+                         n_real=10, n_sbi=10, threshold=0.7, max_fpr=0.01,
+                         compared={"max": {"sbi_window_auc": 0.9}})
+    assert entry["rule"] == "max" and "weights" not in entry and "no real fake" in entry["fitted_on"]
+    # Per frame the larger probability, then the window's mean (as the agent's frames).
+    fused = fused_probability("max", np.array([[-2.0, 2.0], [0.0, 0.0]]), np.array([0.0, 3.0]),
+                              (1.0, 0.0), (1.0, 0.0), (0.5, 1.5, -0.25))
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    np.testing.assert_allclose(fused, [(0.5 + sig(2.0)) / 2, sig(3.0)], rtol=1e-6)
 
 
 def _bank(tmp_path) -> WindowBank:

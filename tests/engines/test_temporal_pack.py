@@ -29,13 +29,16 @@ def test_pack_loads_and_checksum_matches(pack):
 
 
 def test_pack_fusion_entry(pack):
+    from agent.pipeline.scorer import Fusion
+
     fusion = pack.card.training["fusion"]
-    assert set(fusion["weights"]) == {"spatial", "temporal"}
-    assert all(isinstance(v, float) for v in fusion["weights"].values())
-    assert isinstance(fusion["bias"], float)
     assert "no real fake" in fusion["fitted_on"]
     name, _, version = fusion["spatial_model"].partition("@")
     assert name and version
+    assert Fusion.from_cards(pack, resolve_pack(name)).rule == fusion["rule"]
+    # The rule was chosen on the validation self-blends: it scores at least as high there.
+    sbi = {rule: c["sbi_window_auc"] for rule, c in fusion["compared"].items()}
+    assert set(sbi) == {"max", "logistic"} and sbi[fusion["rule"]] == max(sbi.values())
 
 
 def test_pack_passes_the_tensorrt_input_rule(pack):

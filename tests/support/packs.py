@@ -7,10 +7,11 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from engines.registry import InputSpec, ModelCard, write_card
+from engines.registry import AlertThreshold, Calibration, InputSpec, ModelCard, write_card
 
 
-def temporal_plumbing_pack(folder: Path, frames: int = 8, size: int = 128, fusion: dict | None = None) -> Path:
+def temporal_plumbing_pack(folder: Path, frames: int = 8, size: int = 128, fusion: dict | None = None,
+                           calibration_bias: float = 0.0, alert_threshold: float | None = None) -> Path:
     """logit = (mean of the last crop - mean of the first crop) / 10: 0 for a still face."""
     nodes = [
         helper.make_node("Cast", ["crops"], ["f"], to=TensorProto.FLOAT),
@@ -38,6 +39,9 @@ def temporal_plumbing_pack(folder: Path, frames: int = 8, size: int = 128, fusio
     card = ModelCard(
         name="temporal-plumbing", version="0", role="temporal", onnx="model.onnx",
         input=InputSpec(size=size, scale=3.0, center_y=0.55, frames=frames, layout="NTHWC"),
+        calibration=Calibration(bias=calibration_bias),
+        alert_threshold=None if alert_threshold is None else AlertThreshold(
+            value=alert_threshold, target_alerts_per_hour=0.1, method="test"),
         training={"fusion": fusion or {"weights": {"spatial": 1.0, "temporal": 1.0}, "bias": 0.0}},
     )
     write_card(folder, card)

@@ -77,3 +77,21 @@ def test_detector_plugin_is_chosen_by_type():
     assert config.faces.detector.type == "insightface"
     with pytest.raises(ConfigError, match="faces.detector"):
         load_config(faces={"detector": {"type": "yolo"}})
+
+
+def test_the_temporal_model_is_on_by_default_and_can_be_switched_off(tmp_path, monkeypatch):
+    assert load_config().models.temporal == "temporal-sbi"
+    path = tmp_path / "c.yaml"
+    path.write_text("models:\n  temporal: null\n")
+    assert load_config(path).models.temporal is None
+    monkeypatch.setenv("VERITY_MODELS__TEMPORAL", "none")  # the environment cannot say null
+    assert load_config().models.temporal is None
+
+
+def test_the_shipped_example_config_states_the_defaults():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "configs" / "agent.yaml"
+    shipped = load_config(example)
+    defaults = load_config()
+    assert shipped.models == defaults.models and shipped.scoring == defaults.scoring

@@ -58,4 +58,5 @@ def media_set(tmp_path_factory, astronaut) -> MediaSet:
 def pack_env(monkeypatch, plumbing_pack) -> Path:
     """`verity eval` (via agent.cli.main) uses the plumbing pack."""
     monkeypatch.setenv("VERITY_MODELS__SPATIAL", str(plumbing_pack))
+    monkeypatch.setenv("VERITY_MODELS__TEMPORAL", "none")  # fitted with another spatial pack
     return plumbing_pack

@@ -82,7 +82,8 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
         [sys.executable, "-m", "agent.cli", "calibrate", "--manifest", str(manifest),
          "--bootstrap-hours", "2", "--json", str(out), "--write-card"],
         capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "VERITY_MODELS__SPATIAL": str(pack)},
+        env={**__import__("os").environ, "VERITY_MODELS__SPATIAL": str(pack),
+             "VERITY_MODELS__TEMPORAL": "none"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -94,4 +95,4 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     from agent.config import load_config
     from agent.pipeline import FaceScorer
 
-    assert FaceScorer(load_config(models={"spatial": str(pack)}).models).threshold == result["threshold"]
+    assert FaceScorer(load_config(models={"spatial": str(pack), "temporal": None}).models).threshold == result["threshold"]

@@ -31,7 +31,7 @@ README = Path(__file__).resolve().parents[3] / "agent" / "evaluation" / "README.
 
 def make_evaluator(pack: Path, detector, **kwargs) -> Evaluator:
     quality = kwargs.pop("quality", {})
-    config = load_config(models={"spatial": str(pack)}, faces={"quality": quality})
+    config = load_config(models={"spatial": str(pack), "temporal": None}, faces={"quality": quality})
     return Evaluator(config, detector=detector, **kwargs)
 
 
@@ -97,6 +97,24 @@ def test_metrics_per_method_and_family(clean):
     assert report["per_family"]["face_swap"]["video"]["n_fake"] == 2
     assert set(report["by_kind"]) == {"video", "image"}
     assert report["by_kind"]["image"]["video"]["n"] == 2  # face.jpg and fake_face.jpg
+
+
+def test_stills_are_judged_at_the_spatial_threshold_when_a_temporal_model_fuses(
+    plumbing_pack, detector, items, clean, tmp_path
+):
+    from tests.support.packs import temporal_plumbing_pack
+
+    temporal = temporal_plumbing_pack(tmp_path / "t", alert_threshold=0.99)
+    config = load_config(models={"spatial": str(plumbing_pack), "temporal": str(temporal)})
+    fusing = Evaluator(config, detector=detector)
+    stills = [i for i in items if i.kind == "image"]
+    results = fusing.run(stills)
+    report = build_report(results, threshold=fusing.threshold,
+                          still_threshold=fusing.still_threshold, protocol={})
+    assert (report["protocol"]["threshold"], report["protocol"]["still_threshold"]) == (0.99, 0.5)
+    alone = {r.item.rel: r.verdict for r in clean[0] if r.item.kind == "image"}
+    assert {r.item.rel: r.verdict for r in results} == alone
+    assert report["by_kind"]["image"] == clean[1]["by_kind"]["image"]
 
 
 def test_faces_refused_by_the_quality_gate_are_unknown(plumbing_pack, detector, items):

@@ -50,6 +50,53 @@ def test_fusion_weights_decide_the_probability(tmp_path, real_clip):
     assert late and all(p == pytest.approx(1 / (1 + np.exp(-2.0)), abs=1e-4) for p in late)
 
 
+def test_max_fusion_takes_the_larger_calibrated_probability(tmp_path):
+    from agent.pipeline.scorer import Fusion
+    from agent.scoring.fusion import calibrate
+    from engines.registry import resolve_pack
+
+    temporal = resolve_pack(temporal_plumbing_pack(tmp_path / "t", fusion={"rule": "max"},
+                                                   calibration_bias=1.0))
+    spatial = resolve_pack("spatial-sbi")
+    fusion = Fusion.from_cards(temporal, spatial)
+    p_spatial = float(calibrate(np.array([2.0]), spatial.card.calibration)[0])
+    p_temporal = float(calibrate(np.array([2.0]), temporal.card.calibration)[0])
+    assert fusion.probability(2.0, -8.0) == pytest.approx(p_spatial, abs=1e-6)
+    assert fusion.probability(-8.0, 2.0) == pytest.approx(p_temporal, abs=1e-6)
+
+
+def test_with_max_fusion_either_model_raises_the_score_and_neither_vetoes(tmp_path, real_clip):
+    _, spatial_only = run(real_clip)
+    alarmed = temporal_plumbing_pack(tmp_path / "up", fusion={"rule": "max"}, calibration_bias=3.0)
+    _, raised = run(real_clip, temporal=str(alarmed))
+    # A still face: the plumbing temporal logit is ~0, its probability ~sigmoid(3) = 0.95.
+    late = [p for p in raised if not np.isnan(p)][10:]
+    alone = [p for p in spatial_only if not np.isnan(p)][10:]
+    assert late and min(late) >= 0.9 > max(alone)
+    calm = temporal_plumbing_pack(tmp_path / "down", fusion={"rule": "max"}, calibration_bias=-6.0)
+    _, kept = run(real_clip, temporal=str(calm))
+    # The temporal model says "real" (0.0025): the score stays the spatial model's.
+    kept = [p for p in kept if not np.isnan(p)][10:]
+    assert np.mean(kept) == pytest.approx(np.mean(alone), abs=0.03)
+
+
+def test_an_unknown_fusion_rule_is_refused_naming_it(tmp_path):
+    pack = temporal_plumbing_pack(tmp_path / "t", fusion={"rule": "median"})
+    config = load_config(models={"temporal": str(pack)})
+    from engines.registry import PackError
+
+    with pytest.raises(PackError, match="fusion rule 'median'.*max, logistic"):
+        FaceScorer(config.models)
+
+
+def test_stills_keep_the_spatial_threshold_when_fusing(tmp_path):
+    pack = temporal_plumbing_pack(tmp_path / "t", alert_threshold=0.99)
+    spatial_alone = FaceScorer(load_config(models={"temporal": None}).models)
+    fusing = FaceScorer(load_config(models={"temporal": str(pack)}).models)
+    assert fusing.threshold == 0.99  # the fused probability's, for tracks in a video
+    assert fusing.still_threshold == spatial_alone.threshold == spatial_alone.still_threshold
+
+
 def test_a_spatial_pack_cannot_serve_as_temporal():
     config = load_config(models={"temporal": "spatial-sbi"})
     from engines.registry import PackError
