@@ -197,6 +197,7 @@ class Pipeline:
                 frames=[obs.frame.image for _, obs in picked],
                 keypoints=[obs.keypoints for _, obs in picked],
                 rolling=[slot.book.rolling_value(obs.track.id) for slot, obs in picked],
+                steps=[slot.frames_analysed for slot, _ in picked],
             )
             for i, result in zip(judged, results):
                 if result.out_of_distribution:  # the model cannot judge it: unknown, not real

@@ -93,6 +93,15 @@ class _Window:
     spatial_logits: collections.deque
     since_run: int = 0
     temporal_logit: float | None = None
+    last_step: int | None = None
+
+    def restart(self) -> None:
+        """A gap in the track: the next window starts afresh, and the last temporal score,
+        which judged frames before the gap, no longer speaks for the current ones."""
+        self.crops.clear()
+        self.spatial_logits.clear()
+        self.since_run = 0
+        self.temporal_logit = None
 
 
 @dataclass
@@ -246,9 +255,16 @@ class FaceScorer:
         frames: list[np.ndarray],
         keypoints: list[np.ndarray],
         rolling: list[float | None],
+        steps: list[int] | None = None,
     ) -> list[FrameScore]:
         """Scores for judged faces: their track keys, spatial crops, source frames and
-        keypoints (for the temporal model's own alignment), and current rolling scores."""
+        keypoints (for the temporal model's own alignment), current rolling scores, and the
+        stream's analysed-frame number of each face (steps).
+
+        A temporal window is T consecutive analysed frames of one track, as the model was
+        trained: when a track's face was not judged in an analysed frame (refused by the
+        quality gate, missed), its window restarts rather than bridge the gap, whose motion
+        would read as temporal inconsistency."""
         logits, distances = self._spatial(crops, self.ood is not None)
         spatial = calibrate(logits, self.spatial_pack.card.calibration)
         scores = [FrameScore({"spatial": float(p)}, float(p)) for p in spatial]
@@ -266,6 +282,10 @@ class FaceScorer:
             if window is None:
                 window = _Window(collections.deque(maxlen=spec.frames), collections.deque(maxlen=spec.frames))
                 self._windows[key] = window
+            if steps is not None:
+                if window.last_step is not None and steps[i] != window.last_step + 1:
+                    window.restart()
+                window.last_step = steps[i]
             crop = crops[i] if same_crop else align_faces(frames[i], keypoints[i][None], spec.align)[0]
             window.crops.append(crop)
             window.spatial_logits.append(float(logits[i]))

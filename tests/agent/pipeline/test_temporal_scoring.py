@@ -116,3 +116,23 @@ def test_fusion_fitted_with_another_spatial_model_is_refused(tmp_path):
 
     with pytest.raises(PackError, match="fitted with spatial-sbi@0.9.*refit it"):
         FaceScorer(config.models)
+
+
+def test_a_gap_in_the_track_restarts_its_window(tmp_path):
+    """A window is T consecutive analysed frames: one the track's face was not judged in
+    (refused, missed) must not be bridged, and the old temporal score stops speaking."""
+    pack = temporal_plumbing_pack(tmp_path / "t")
+    scorer = FaceScorer(load_config(models={"temporal": str(pack)}).models)
+    assert scorer.temporal_pack.card.input.align == scorer.align_spec  # crops reused as they are
+    crop = np.random.default_rng(0).integers(0, 255, (1, 128, 128, 3), np.uint8)
+
+    def judge(step: int):
+        (score,) = scorer.score([("s", 1)], crop, [None], [None], [None], steps=[step])
+        return score
+
+    scored = [("temporal" in judge(step).by_role) for step in range(1, 9)]
+    assert scored == [False] * 7 + [True] and scorer.windows_scored == 1
+    assert "temporal" in judge(9).by_role  # consecutive: the window's score still holds
+    after_gap = [("temporal" in judge(step).by_role) for step in range(11, 19)]
+    assert after_gap == [False] * 7 + [True]  # refilled from the gap on, then judged again
+    assert scorer.windows_scored == 2
