@@ -144,7 +144,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
         print(f"wrote alert_threshold to {pack.folder / 'card.json'}")
         readme = pack.folder / "MODEL_CARD.md"
         if readme.is_file():
-            readme.write_text(with_alert_section(readme.read_text(), card.alert_threshold, args))
+            readme.write_text(with_alert_section(readme.read_text(), card.alert_threshold, args,
+                                                 temporal_off=scorer.temporal is None))
             print(f"updated {readme}")
     return 0
 
@@ -170,9 +171,10 @@ def _argv(args) -> list[str]:
     return argv
 
 
-def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
+def with_alert_section(text: str, threshold: AlertThreshold, args, temporal_off: bool = False) -> str:
     """The model card's text with its alert-threshold section written (replaced if present),
     before Limitations."""
+    from agent.config import ModelsConfig
     from agent.evaluation.card_sections import command_line, with_section
 
     real, fake = threshold.measured["real"], threshold.measured["fake"]
@@ -181,7 +183,7 @@ def with_alert_section(text: str, threshold: AlertThreshold, args) -> str:
         f"most {threshold.target_alerts_per_hour:g} false alerts per stream-hour of real footage.",
         "",
         "```",
-        command_line(_argv(args)),
+        command_line(_argv(args), temporal_off and ModelsConfig().temporal is not None),
         "```",
         "",
         threshold.method,

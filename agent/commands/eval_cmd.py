@@ -307,7 +307,10 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.write_card:
         from agent.evaluation import card_sections as cards
 
-        command = cards.command_line(_argv(args))
+        from agent.config import ModelsConfig
+
+        command = cards.command_line(_argv(args), evaluator.scorer.temporal is None
+                                     and ModelsConfig().temporal is not None)
         card_md = evaluator.scorer.decision_pack.folder / "MODEL_CARD.md"
         if args.sweep:
             cards.write_section(card_md, cards.SWEEP_TITLE, cards.sweep_body(

@@ -30,10 +30,13 @@ def write_section(card_md: Path, title: str, body: str) -> None:
     card_md.write_text(with_section(card_md.read_text() if card_md.is_file() else "", title, body))
 
 
-def command_line(argv: Sequence[str]) -> str:
+def command_line(argv: Sequence[str], temporal_off: bool = False) -> str:
     """The command as a reader can re-run it: the data folder as DATA, a config by its file
-    name, without the output and card options."""
+    name, without the output and card options. temporal_off: the run had no temporal model
+    though the default has one; without a --config saying so, the command says it."""
     out, skip = ["verity"], False
+    if temporal_off and "--config" not in argv:
+        out.insert(0, "VERITY_MODELS__TEMPORAL=none")
     for i, arg in enumerate(argv):
         if skip:
             skip = False

@@ -33,3 +33,15 @@ def test_section_goes_before_limitations_and_is_replaced_not_repeated():
     assert again.count(ALERT_SECTION) == 1
     assert "**0.9**" in again and "**0.81**" not in again
     assert again.endswith("## Limitations\n\n- some\n") and "## Speed\n\nfast" in again
+
+
+def test_a_run_without_the_default_temporal_model_says_so_in_its_command():
+    args = Namespace(manifest="/media/set/manifest.csv", split="validation",
+                     target_per_hour=0.1, config=None)
+    text = with_alert_section(CARD, threshold(0.81), args, temporal_off=True)
+    assert ("VERITY_MODELS__TEMPORAL=none verity calibrate --manifest DATA/manifest.csv "
+            "--split validation --target-per-hour 0.1\n") in text
+    # With a --config, the file says which models ran.
+    args.config = "/etc/verity/spatial-only.yaml"
+    text = with_alert_section(CARD, threshold(0.81), args, temporal_off=True)
+    assert "\nverity calibrate --manifest DATA/manifest.csv" in text and "VERITY_MODELS" not in text
