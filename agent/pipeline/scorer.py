@@ -1,8 +1,9 @@
 """The deepfake models as the pipeline sees them: face crops in, calibrated probabilities out.
 
-The spatial model judges every judged crop. The temporal model (optional) judges a track's
-window of its last T judged crops, every `models.temporal_stride` frames of that track, either
-always (`continuous`) or once the track's rolling score reaches `models.temporal_escalate_at`
+The spatial model judges every judged crop. The temporal model (on by default) judges a
+track's window of its last T consecutive analysed frames (a frame without a judged face
+restarts it), every `models.temporal_stride` frames of that track, either always
+(`continuous`) or once the track's rolling score reaches `models.temporal_escalate_at`
 (`escalation`). When a track has a temporal score, its per-frame probability is the fusion of
 both models (the rule, and any weights, stored in the temporal card by its trainer);
 otherwise it is the spatial model's calibrated probability.
@@ -38,7 +39,7 @@ FUSION_RULES = ("max", "logistic")
 
 @dataclass(frozen=True)
 class Fusion:
-    """How a track's window becomes one probability, from the temporal card's `fusion` entry.
+    """How a frame's two model scores become one probability (the temporal card's `fusion`).
 
     `max`: the larger of the two calibrated probabilities: the frame's own spatial one and
     the track's latest window's temporal one (the rolling score does the smoothing over time).
@@ -85,6 +86,12 @@ class Fusion:
             return float(max(p_spatial, p_temporal))
         z = self.spatial * spatial_logit + self.temporal * temporal_logit + self.bias
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))))
+
+
+def _alert_threshold(pack: ModelPack) -> float:
+    """The card's stream-level calibrated threshold, else its per-frame one."""
+    card = pack.card
+    return card.alert_threshold.value if card.alert_threshold else card.threshold
 
 
 @dataclass
@@ -198,15 +205,13 @@ class FaceScorer:
     @property
     def threshold(self) -> float:
         """The alert threshold: the stream-level calibrated one when the card has it."""
-        card = self.decision_pack.card
-        return card.alert_threshold.value if card.alert_threshold else card.threshold
+        return _alert_threshold(self.decision_pack)
 
     @property
     def still_threshold(self) -> float:
         """The threshold for a still: it has no window, so its probability is the spatial
         model's alone and the spatial card's threshold applies, with or without fusion."""
-        card = self.spatial_pack.card
-        return card.alert_threshold.value if card.alert_threshold else card.threshold
+        return _alert_threshold(self.spatial_pack)
 
     @property
     def model_ids(self) -> dict[str, str]:
