@@ -27,7 +27,8 @@ class ModelsConfig(BaseModel):
     temporal_mode: Literal["continuous", "escalation"] = Field(
         "continuous",
         description="continuous: the temporal model judges every track; escalation: only tracks "
-        "whose rolling score reached temporal_escalate_at (saves CPU on many streams).",
+        "whose rolling score reached temporal_escalate_at (saves CPU, but a fake the spatial "
+        "model scores low never reaches the temporal model: see README, Models).",
     )
     temporal_stride: int = Field(
         4, ge=1, le=100, description="Run the temporal model on a track every this many frames."
