@@ -75,6 +75,11 @@ class OODSpec(BaseModel):
     measured: dict[str, Any] = Field(default_factory=dict)
 
 
+FUSION_RULES = ("max", "logistic")
+"""How a temporal pack's card (training.fusion.rule) combines it with the spatial model; the
+agent (agent.pipeline.scorer.Fusion) and the temporal trainer implement each."""
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -26,15 +26,12 @@ from agent.config import ModelsConfig
 from agent.scoring.fusion import calibrate
 from engines.faces.align import AlignSpec, align_faces
 from engines.ood import OODStats
-from engines.registry import Calibration, ModelPack, PackError, resolve_pack
+from engines.registry import FUSION_RULES, Calibration, ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
 log = logging.getLogger("agent.pipeline")
 
 TrackKey = tuple[str, int]  # (stream id, track id)
-
-
-FUSION_RULES = ("max", "logistic")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.registry import FUSION_RULES
 from engines.train import run_setup
 
 log = logging.getLogger("verity.train.temporal")
@@ -215,9 +216,6 @@ def fit_fusion(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]
     return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
 
 
-FUSION_RULES = ("max", "logistic")
-
-
 def fused_probability(rule: str, spatial_logits: np.ndarray, temporal_logit: np.ndarray,
                       spatial_cal: tuple[float, float], temporal_cal: tuple[float, float],
                       weights: tuple[float, float, float]) -> np.ndarray:
@@ -241,9 +239,9 @@ def fusion_entry(rule: str, weights: tuple[float, float, float], spatial_id: str
                  threshold: float, max_fpr: float, compared: dict) -> dict:
     """The `fusion` entry of the temporal card (card.json -> training.fusion).
 
-    spatial is the mean of the spatial pack's raw logits over the window's frames, temporal
-    is this pack's raw logit; `max` takes the larger of their calibrated probabilities,
-    `logistic` the sigmoid of a weighted sum (weights fitted on self-blends)."""
+    `max` takes, per frame, the larger of the frame's calibrated spatial probability and the
+    window's calibrated temporal one; `logistic` the sigmoid of a weighted sum of the mean
+    spatial logit over the window and the temporal logit (weights fitted on self-blends)."""
     w_s, w_t, bias = weights
     entry = {
         "rule": rule,
