@@ -175,7 +175,10 @@ class FaceScorer:
             )
 
     def _load(self, name: str, role: str) -> ModelPack:
-        pack = resolve_pack(name)
+        try:
+            pack = resolve_pack(name)
+        except PackError as exc:  # say which setting named it: two packs are configured
+            raise PackError(f"models.{role}: {exc}") from exc
         if pack.card.role != role:
             raise PackError(
                 f"models.{role}: pack {pack.id} has role {pack.card.role!r}, not {role!r}"

@@ -72,6 +72,14 @@ def test_unknown_model_pack_is_a_clear_error():
     result = verity("run", "--source", "x.mp4", "--redis-url", "embedded",
                     env={**__import__("os").environ, "VERITY_MODELS__SPATIAL": "no-such-pack"})
     assert result.returncode == 2 and "no-such-pack" in result.stderr
+    assert "models.spatial" in result.stderr  # which setting named it
+
+
+def test_unknown_temporal_pack_names_its_setting():
+    result = verity("run", "--source", "x.mp4", "--redis-url", "embedded",
+                    env={**__import__("os").environ, "VERITY_MODELS__TEMPORAL": "temporal-sbx"})
+    assert result.returncode == 2
+    assert "models.temporal" in result.stderr and "temporal-sbx" in result.stderr
 
 
 @pytest.mark.parametrize("args", [["score", "/nonexistent.jpg"], ["alerts", "tail", "--redis-url", "redis://127.0.0.1:1/0", "--timeout", "1"]])
