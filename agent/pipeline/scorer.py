@@ -23,66 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.config import ModelsConfig
-from agent.scoring.fusion import calibrate
+from agent.scoring.fusion import Fusion, calibrate
 from engines.faces.align import AlignSpec, align_faces
 from engines.ood import OODStats
-from engines.registry import FUSION_RULES, Calibration, ModelPack, PackError, resolve_pack
+from engines.registry import ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
 log = logging.getLogger("agent.pipeline")
 
 TrackKey = tuple[str, int]  # (stream id, track id)
-
-
-@dataclass(frozen=True)
-class Fusion:
-    """How a frame's two model scores become one probability (the temporal card's `fusion`).
-
-    `max`: the larger of the two calibrated probabilities: the frame's own spatial one and
-    the track's latest window's temporal one (the rolling score does the smoothing over time).
-    Either model can raise the score and neither can veto the other: the two look for
-    different artefacts, and a fake that shows only one of them is still a fake.
-    `logistic`: sigmoid(w_s * mean spatial logit over the window + w_t * temporal logit + b),
-    weights fitted by the temporal trainer on exactly those inputs.
-    """
-
-    rule: str
-    spatial: float = 1.0
-    temporal: float = 1.0
-    bias: float = 0.0
-    spatial_calibration: Calibration | None = None
-    temporal_calibration: Calibration | None = None
-
-    @classmethod
-    def from_cards(cls, temporal: ModelPack, spatial: ModelPack) -> Fusion | None:
-        block = temporal.card.training.get("fusion") or temporal.card.metrics.get("fusion")
-        if not block:
-            return None
-        rule = block.get("rule", "logistic")
-        if rule not in FUSION_RULES:
-            raise PackError(
-                f"models.temporal: pack {temporal.id} asks for fusion rule {rule!r}; this agent "
-                f"knows {', '.join(FUSION_RULES)} (upgrade the agent or use another pack)"
-            )
-        if rule == "max":
-            return cls("max", spatial_calibration=spatial.card.calibration,
-                       temporal_calibration=temporal.card.calibration)
-        weights = block["weights"]
-        return cls("logistic", float(weights["spatial"]), float(weights["temporal"]),
-                   float(block.get("bias", 0.0)))
-
-    def fuse(self, frame_logit: float, window_logits, temporal_logit: float) -> float:
-        """The fused probability of one frame's face, given its track's window."""
-        spatial = frame_logit if self.rule == "max" else float(np.mean(window_logits))
-        return self.probability(spatial, temporal_logit)
-
-    def probability(self, spatial_logit: float, temporal_logit: float) -> float:
-        if self.rule == "max":
-            p_spatial = calibrate(np.array([spatial_logit]), self.spatial_calibration)[0]
-            p_temporal = calibrate(np.array([temporal_logit]), self.temporal_calibration)[0]
-            return float(max(p_spatial, p_temporal))
-        z = self.spatial * spatial_logit + self.temporal * temporal_logit + self.bias
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))))
 
 
 def _alert_threshold(pack: ModelPack) -> float:
@@ -97,6 +46,7 @@ class _Window:
     spatial_logits: collections.deque
     since_run: int = 0
     temporal_logit: float | None = None
+    temporal_probability: float | None = None
     last_step: int | None = None
 
     def restart(self) -> None:
@@ -106,6 +56,7 @@ class _Window:
         self.spatial_logits.clear()
         self.since_run = 0
         self.temporal_logit = None
+        self.temporal_probability = None
 
 
 @dataclass
@@ -131,7 +82,7 @@ class FaceScorer:
         if config.temporal:
             self.temporal_pack = self._load(config.temporal, "temporal")
             self.temporal = self._engine(self.temporal_pack)
-            self.fusion = Fusion.from_cards(self.temporal_pack, self.spatial_pack)
+            self.fusion = Fusion.from_card(self.temporal_pack)
             if self.fusion is None:
                 raise PackError(
                     f"models.temporal: pack {self.temporal_pack.id} has no fusion entry in its "
@@ -310,18 +261,19 @@ class FaceScorer:
             )
             self.inference_seconds += time.perf_counter() - started
             self.windows_scored += len(due)
-            for key, logit in zip(due, outputs):
-                self._windows[key].temporal_logit = float(logit)
-                self._windows[key].since_run = 0
+            probabilities = calibrate(outputs, self.temporal_pack.card.calibration)
+            for key, logit, probability in zip(due, outputs, probabilities):
+                window = self._windows[key]
+                window.temporal_logit, window.temporal_probability = float(logit), float(probability)
+                window.since_run = 0
         for i, key in enumerate(keys):
             window = self._windows[key]
             if window.temporal_logit is None:
                 continue
-            scores[i].by_role["temporal"] = float(
-                calibrate(np.array([window.temporal_logit]), self.temporal_pack.card.calibration)[0]
-            )
+            scores[i].by_role["temporal"] = window.temporal_probability
             scores[i].fused = self.fusion.fuse(
-                float(logits[i]), window.spatial_logits, window.temporal_logit
+                float(spatial[i]), window.temporal_probability, window.spatial_logits,
+                window.temporal_logit,
             )
         return scores
 

@@ -1,6 +1,6 @@
 """From per-frame model outputs to a per-track verdict and alert transitions."""
 
-from agent.scoring.fusion import Calibrated, calibrate
+from agent.scoring.fusion import Fusion, calibrate
 from agent.scoring.rolling import RollingScore, Transition, Verdict
 
-__all__ = ["Calibrated", "RollingScore", "Transition", "Verdict", "calibrate"]
+__all__ = ["Fusion", "RollingScore", "Transition", "Verdict", "calibrate"]

@@ -29,13 +29,13 @@ def test_pack_loads_and_checksum_matches(pack):
 
 
 def test_pack_fusion_entry(pack):
-    from agent.pipeline.scorer import Fusion
+    from agent.scoring import Fusion
 
     fusion = pack.card.training["fusion"]
     assert "no real fake" in fusion["fitted_on"]
     name, _, version = fusion["spatial_model"].partition("@")
     assert name and version
-    assert Fusion.from_cards(pack, resolve_pack(name)).rule == fusion["rule"]
+    assert Fusion.from_card(pack).rule == fusion["rule"]
     # The rule was chosen on the validation self-blends: it scores at least as high there.
     sbi = {rule: c["sbi_window_auc"] for rule, c in fusion["compared"].items()}
     assert set(sbi) == {"max", "logistic"} and sbi[fusion["rule"]] == max(sbi.values())

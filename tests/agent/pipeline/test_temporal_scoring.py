@@ -50,21 +50,6 @@ def test_fusion_weights_decide_the_probability(tmp_path, real_clip):
     assert late and all(p == pytest.approx(1 / (1 + np.exp(-2.0)), abs=1e-4) for p in late)
 
 
-def test_max_fusion_takes_the_larger_calibrated_probability(tmp_path):
-    from agent.pipeline.scorer import Fusion
-    from agent.scoring.fusion import calibrate
-    from engines.registry import resolve_pack
-
-    temporal = resolve_pack(temporal_plumbing_pack(tmp_path / "t", fusion={"rule": "max"},
-                                                   calibration_bias=1.0))
-    spatial = resolve_pack("spatial-sbi")
-    fusion = Fusion.from_cards(temporal, spatial)
-    p_spatial = float(calibrate(np.array([2.0]), spatial.card.calibration)[0])
-    p_temporal = float(calibrate(np.array([2.0]), temporal.card.calibration)[0])
-    assert fusion.probability(2.0, -8.0) == pytest.approx(p_spatial, abs=1e-6)
-    assert fusion.probability(-8.0, 2.0) == pytest.approx(p_temporal, abs=1e-6)
-
-
 def test_with_max_fusion_either_model_raises_the_score_and_neither_vetoes(tmp_path, real_clip):
     _, spatial_only = run(real_clip)
     alarmed = temporal_plumbing_pack(tmp_path / "up", fusion={"rule": "max"}, calibration_bias=3.0)
