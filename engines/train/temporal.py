@@ -216,6 +216,14 @@ def fit_fusion(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]
     return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
 
 
+def fusion_rule_of(cfg: dict) -> str:
+    """The config's fusion.rule (default logistic, as packs before rules), or a clear error."""
+    rule = str((cfg.get("fusion") or {}).get("rule", "logistic"))
+    if rule not in FUSION_RULES:
+        raise ValueError(f"fusion.rule: {rule!r} is not one of {', '.join(FUSION_RULES)}")
+    return rule
+
+
 def fused_probability(rule: str, spatial_logits: np.ndarray, temporal_logit: np.ndarray,
                       spatial_cal: tuple[float, float], temporal_cal: tuple[float, float],
                       weights: tuple[float, float, float]) -> np.ndarray:
@@ -374,6 +382,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     ecfg = cfg["eval"]
     sbi_cfg = SBIConfig.from_dict(cfg["sbi"])
     fakes_cfg = WindowFakeConfig.from_dict(cfg["fakes"])
+    fusion_rule = fusion_rule_of(cfg)  # checked before the hour of training, not after
 
     # 1. Manifest and split (the spatial model's split settings).
     entries = read_manifest(data_dir)
@@ -453,9 +462,6 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     s_sbi = spatial_window_logits(s_session, loose, s_spec, sbi_val)
 
     # 6. Calibration, threshold, fusion: validation reals vs their self-blends only.
-    fusion_rule = str((cfg.get("fusion") or {}).get("rule", "logistic"))
-    if fusion_rule not in FUSION_RULES:
-        raise ValueError(f"fusion.rule: {fusion_rule!r} is not one of {', '.join(FUSION_RULES)}")
     temperature, bias = fit_calibration(t_real, t_sbi)
     weights = fit_fusion(np.c_[s_real.mean(1), t_real], np.c_[s_sbi.mean(1), t_sbi])
     s_cal = (spack.card.calibration.temperature, spack.card.calibration.bias)

@@ -173,3 +173,12 @@ def test_training_runs_and_is_reproducible(tmp_path):
     assert [h["loss"] for h in hist_a] == [h["loss"] for h in hist_b]
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
+
+
+def test_a_misspelt_fusion_rule_fails_before_training():
+    from engines.train.temporal import fusion_rule_of
+
+    assert fusion_rule_of({"fusion": {"rule": "max"}}) == "max"
+    assert fusion_rule_of({}) == "logistic"
+    with pytest.raises(ValueError, match="fusion.rule: 'maximum' is not one of max, logistic"):
+        fusion_rule_of({"fusion": {"rule": "maximum"}})
