@@ -75,7 +75,7 @@ class OODSpec(BaseModel):
     measured: dict[str, Any] = Field(default_factory=dict)
 
 
-FUSION_RULES = ("max", "logistic")
+FUSION_RULES = ("gated_max", "max", "logistic")
 """How a temporal pack's card (training.fusion.rule) combines it with the spatial model; the
 agent (agent.pipeline.scorer.Fusion) and the temporal trainer implement each."""
 

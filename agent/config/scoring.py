@@ -11,10 +11,13 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     half_life_s: float = Field(
-        0.5,
+        0.3,
         gt=0,
         description="Exponential moving average half-life of the per-frame fake probability, "
-        "in stream seconds.",
+        "in stream seconds. Shorter than min_duration_s: a spike of one odd frame decays "
+        "before it has held the score up for the minimum duration. The cards' alert "
+        "thresholds were calibrated with this value: recalibrate (verity calibrate) if it "
+        "changes.",
     )
     threshold: float | None = Field(
         None,

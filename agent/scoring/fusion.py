@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engines.fusion import gated_max
 from engines.registry import FUSION_RULES, Calibration, ModelPack, PackError
 
 
@@ -19,10 +20,13 @@ def calibrate(logits: np.ndarray, calibration: Calibration) -> np.ndarray:
 class Fusion:
     """How a frame's two model scores become one probability (the temporal card's `fusion`).
 
-    `max`: the larger of the two calibrated probabilities: the frame's own spatial one and
-    the track's latest window's temporal one (the rolling score does the smoothing over time).
-    Either model can raise the score and neither can veto the other: the two look for
-    different artefacts, and a fake that shows only one of them is still a fake.
+    `gated_max`: the track's latest window's calibrated temporal probability, raised to the
+    frame's own calibrated spatial one where that passes `spatial_gate` (the spatial card's
+    threshold): the temporal model speaks for the track, the spatial model overrides it only
+    when it alarms on its own. Below its threshold the spatial probability is mostly noise on
+    real faces, and under plain `max` that noise lifted every real track's score.
+    `max`: the larger of the two calibrated probabilities, ungated: either model can raise
+    the score and neither can veto the other (the rolling score does the smoothing over time).
     `logistic`: sigmoid(w_s * mean spatial logit over the window + w_t * temporal logit + b),
     weights fitted by the temporal trainer on exactly those inputs.
     """
@@ -31,6 +35,7 @@ class Fusion:
     spatial: float = 1.0
     temporal: float = 1.0
     bias: float = 0.0
+    spatial_gate: float = 0.0
 
     @classmethod
     def from_card(cls, temporal: ModelPack) -> Fusion | None:
@@ -45,6 +50,11 @@ class Fusion:
             )
         if rule == "max":
             return cls("max")
+        if rule == "gated_max":
+            if "spatial_gate" not in block:
+                raise PackError(f"models.temporal: pack {temporal.id}'s fusion rule gated_max has "
+                                "no spatial_gate in its card (training.fusion); retrain it")
+            return cls("gated_max", spatial_gate=float(block["spatial_gate"]))
         weights = block["weights"]
         return cls("logistic", float(weights["spatial"]), float(weights["temporal"]),
                    float(block.get("bias", 0.0)))
@@ -53,7 +63,7 @@ class Fusion:
              window_spatial_logits, temporal_logit: float) -> float:
         """One frame's fused probability: its calibrated spatial probability, its track's
         latest calibrated temporal one, and the raw logits the logistic rule was fitted on."""
-        if self.rule == "max":
-            return float(max(spatial_probability, temporal_probability))
+        if self.rule in ("max", "gated_max"):  # max: a gate of 0
+            return float(gated_max(spatial_probability, temporal_probability, self.spatial_gate))
         z = self.spatial * float(np.mean(window_spatial_logits)) + self.temporal * temporal_logit + self.bias
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))))

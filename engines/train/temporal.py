@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.fusion import gated_max
 from engines.registry import FUSION_RULES
 from engines.train import run_setup
 
@@ -226,30 +227,33 @@ def fusion_rule_of(cfg: dict) -> str:
 
 def fused_probability(rule: str, spatial_logits: np.ndarray, temporal_logit: np.ndarray,
                       spatial_cal: tuple[float, float], temporal_cal: tuple[float, float],
-                      weights: tuple[float, float, float]) -> np.ndarray:
-    """The agent's fusion (agent.pipeline.scorer.Fusion) per window, as the mean of what the
+                      weights: tuple[float, float, float], spatial_gate: float = 0.0) -> np.ndarray:
+    """The agent's fusion (agent.scoring.fusion.Fusion) per window, as the mean of what the
     agent gives the window's frames. spatial_logits: [N, T] per frame; temporal_logit: [N];
-    *_cal: (temperature, bias) of each card's calibration."""
+    *_cal: (temperature, bias) of each card's calibration; spatial_gate: gated_max's gate."""
     from engines import metrics
     from engines.train.evaluate import calibrate
 
     spatial_logits = np.asarray(spatial_logits, np.float64)
-    if rule == "max":  # each frame: max(its spatial probability, the window's temporal one)
+    if rule in ("max", "gated_max"):  # each frame against the window's temporal probability
         p_s = calibrate(spatial_logits, *spatial_cal)
         p_t = calibrate(np.asarray(temporal_logit, np.float64), *temporal_cal)
-        return np.maximum(p_s, p_t[:, None]).mean(1)
+        return gated_max(p_s, p_t[:, None], spatial_gate if rule == "gated_max" else 0.0).mean(1)
     w_s, w_t, bias = weights
     return metrics.sigmoid(w_s * spatial_logits.mean(1) + w_t * np.asarray(temporal_logit) + bias)
 
 
 def fusion_entry(rule: str, weights: tuple[float, float, float], spatial_id: str,
                  spatial_sha256: str, frames: int, *, n_real: int, n_sbi: int,
-                 threshold: float, max_fpr: float, compared: dict) -> dict:
+                 threshold: float, max_fpr: float, compared: dict,
+                 spatial_gate: float | None = None) -> dict:
     """The `fusion` entry of the temporal card (card.json -> training.fusion).
 
     `max` takes, per frame, the larger of the frame's calibrated spatial probability and the
-    window's calibrated temporal one; `logistic` the sigmoid of a weighted sum of the mean
-    spatial logit over the window and the temporal logit (weights fitted on self-blends)."""
+    window's calibrated temporal one; `gated_max` the same, counting the spatial probability
+    only where it reaches `spatial_gate` (the spatial card's threshold); `logistic` the
+    sigmoid of a weighted sum of the mean spatial logit over the window and the temporal
+    logit (weights fitted on self-blends)."""
     w_s, w_t, bias = weights
     entry = {
         "rule": rule,
@@ -265,7 +269,7 @@ def fusion_entry(rule: str, weights: tuple[float, float, float], spatial_id: str
                           "windows at or above it",
         "compared": compared,
     }
-    if rule == "max":
+    if rule in ("max", "gated_max"):
         entry["inputs"]["spatial"] = (f"{spatial_id}'s raw logit for the frame (its own "
                                       "AlignSpec crop); on this card's windows, every frame's")
         entry["inputs"]["temporal"] = "this pack's raw logit for the track's latest window"
@@ -274,6 +278,17 @@ def fusion_entry(rule: str, weights: tuple[float, float, float], spatial_id: str
                            "this card is the mean over its frames")
         entry["fitted_on"] = ("nothing beyond the two calibrations (each Platt scaling on "
                               "validation reals and their self-blends; no real fake used)")
+        if rule == "gated_max":
+            if spatial_gate is None:
+                raise ValueError("gated_max needs the spatial card's threshold as spatial_gate")
+            entry["spatial_gate"] = round(float(spatial_gate), 6)
+            entry["spatial_gate_note"] = (f"{spatial_id}'s own threshold (its card's "
+                                          "`threshold`): the spatial probability counts only "
+                                          "at or above it")
+            entry["output"] = ("per frame: probability = max(spatial if spatial >= spatial_gate "
+                               "else 0, temporal), each by its card's calibration; a window's "
+                               "score on this card is the mean over its frames")
+            entry["fitted_on"] += "; the gate is the spatial card's threshold, not fitted here"
     else:
         entry["weights"] = {"spatial": round(float(w_s), 6), "temporal": round(float(w_t), 6)}
         entry["bias"] = round(float(bias), 6)
@@ -466,8 +481,11 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     weights = fit_fusion(np.c_[s_real.mean(1), t_real], np.c_[s_sbi.mean(1), t_sbi])
     s_cal = (spack.card.calibration.temperature, spack.card.calibration.bias)
 
+    spatial_gate = float(spack.card.threshold)
+
     def fuse(rule, s_frames, t_logit):
-        return fused_probability(rule, s_frames, t_logit, s_cal, (temperature, bias), weights)
+        return fused_probability(rule, s_frames, t_logit, s_cal, (temperature, bias), weights,
+                                 spatial_gate)
 
     t_prob = calibrate(t_val, temperature, bias)
     s_prob = calibrate(s_val.mean(1), *s_cal)  # a window's spatial score: its mean logit
@@ -481,7 +499,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     results = family_metrics(val_labels, val_methods, val_files,
                              {"temporal": t_prob, "spatial": s_prob, "fused": f_prob})
     y_sbi = np.r_[np.zeros(len(t_real)), np.ones(len(t_sbi))]
-    # Both rules, measured the same way, so the card shows what the chosen one traded.
+    # Every rule, measured the same way, so the card shows what the chosen one traded.
     compared = {}
     rule_fakes = family_metrics(val_labels, val_methods, val_files,
                                 {r: fuse(r, s_val, t_val) for r in FUSION_RULES})["all_fakes"]
@@ -526,7 +544,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     macs = count_temporal_macs(net, frames, target.size)
     fusion = fusion_entry(fusion_rule, weights, spack.id, spack.card.onnx_sha256, frames,
                           n_real=len(t_real), n_sbi=len(t_sbi), threshold=fused_threshold,
-                          max_fpr=max_fpr, compared=compared)
+                          max_fpr=max_fpr, compared=compared, spatial_gate=spatial_gate)
     protocol = (
         "Validation split of the project's face media (the spatial model's split: groups "
         "disjoint from training, every group holding a fake in validation, so every fake "

@@ -26,8 +26,18 @@ def _auc_table(rows: dict) -> list[str]:
 
 
 def _fusion_lines(fusion: dict) -> list[str]:
-    """The fusion rule as the agent applies it, and how both rules measured."""
-    if fusion.get("rule", "logistic") == "max":
+    """The fusion rule as the agent applies it, and how every rule measured."""
+    rule = fusion.get("rule", "logistic")
+    if rule == "gated_max":
+        formula = ("    probability = max(spatial if spatial >= "
+                   f"{fusion['spatial_gate']:.4f} else 0, temporal)   "
+                   "(each by its card's calibration)")
+        why = ("The temporal model speaks for the track; the spatial model raises the score "
+               "only where it alarms on its own, at or above its card's threshold "
+               f"({fusion['spatial_gate']:.4f}: {fusion['spatial_gate_note']}). Below it the "
+               "spatial probability is mostly noise on real faces, which the ungated `max` "
+               "added to every real track.")
+    elif rule == "max":
         formula = ("    probability = max(spatial card calibration of spatial, "
                    "this card's calibration of temporal)")
         why = ("Either model can raise the score and neither can veto the other: they look for "
@@ -38,7 +48,7 @@ def _fusion_lines(fusion: dict) -> list[str]:
                    f"+ {fusion['weights']['temporal']:.4f} * temporal + ({fusion['bias']:.4f})")
         why = "Weights fitted by logistic regression."
     lines = [
-        f"`card.json` -> `training.fusion`, rule `{fusion.get('rule', 'logistic')}`:",
+        f"`card.json` -> `training.fusion`, rule `{rule}`:",
         "",
         formula,
         "",
@@ -56,7 +66,7 @@ def _fusion_lines(fusion: dict) -> list[str]:
     if compared:
         lines += [
             "",
-            "Both rules on the same validation windows (video AUC: mean of a video's window "
+            "Every rule on the same validation windows (video AUC: mean of a video's window "
             "probabilities, all real fake videos against all real validation videos):",
             "",
             "| rule | self-blend window AUC | real fake video AUC |",
@@ -65,9 +75,9 @@ def _fusion_lines(fusion: dict) -> list[str]:
               for r, c in compared.items()],
             "",
             "The rule is the config's (`fusion.rule`), chosen by the self-blend column, the only "
-            "one the fusion may be fitted or chosen on. The real-fake column is shown for both, "
-            "and was in view when `max` replaced `logistic` (1.1.0): it is not an untouched "
-            "figure for the fusion.",
+            "one the fusion may be fitted or chosen on. The real-fake column is shown for every "
+            "rule and was in view when the rule changed (1.1.0 `logistic`, 1.2.0 `max`, 1.3.0 "
+            "`gated_max`): it is not an untouched figure for the fusion.",
         ]
     return lines
 

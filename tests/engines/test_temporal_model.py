@@ -142,6 +142,29 @@ def test_max_fusion_entry_has_no_weights_and_matches_the_agent():
     np.testing.assert_allclose(fused, [(0.5 + sig(2.0)) / 2, sig(3.0)], rtol=1e-6)
 
 
+def test_gated_max_fusion_entry_carries_its_gate_and_matches_the_agent():
+    from agent.scoring import Fusion
+    from engines.train.temporal import fused_probability
+
+    entry = fusion_entry("gated_max", (0.5, 1.5, -0.25), "spatial-test@1.0.0", "0" * 64, T,
+                         n_real=10, n_sbi=10, threshold=0.7, max_fpr=0.01, compared={},
+                         spatial_gate=0.8)
+    assert entry["rule"] == "gated_max" and entry["spatial_gate"] == 0.8
+    with pytest.raises(ValueError, match="spatial_gate"):
+        fusion_entry("gated_max", (0.5, 1.5, -0.25), "spatial-test@1.0.0", "0" * 64, T,
+                     n_real=10, n_sbi=10, threshold=0.7, max_fpr=0.01, compared={})
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    # Frame spatial probabilities sig(-2), sig(2) = 0.88, sig(1) = 0.73; window temporal sig(0).
+    spatial, temporal = np.array([[-2.0, 2.0, 1.0]]), np.array([0.0])
+    fused = fused_probability("gated_max", spatial, temporal, (1.0, 0.0), (1.0, 0.0),
+                              (0.5, 1.5, -0.25), spatial_gate=0.8)
+    # Only the frame at 0.88 passes the gate; the others take the temporal 0.5.
+    np.testing.assert_allclose(fused, [(0.5 + sig(2.0) + 0.5) / 3], rtol=1e-6)
+    agent = Fusion("gated_max", spatial_gate=0.8)
+    per_frame = [agent.fuse(sig(s), 0.5, spatial[0], 0.0) for s in spatial[0]]
+    np.testing.assert_allclose(fused, [np.mean(per_frame)], rtol=1e-6)
+
+
 def _bank(tmp_path) -> WindowBank:
     loose = AlignSpec(SIZE, 3.0, 0.55).widened(1.5, 72)
     rng = np.random.default_rng(0)
@@ -180,5 +203,5 @@ def test_a_misspelt_fusion_rule_fails_before_training():
 
     assert fusion_rule_of({"fusion": {"rule": "max"}}) == "max"
     assert fusion_rule_of({}) == "logistic"
-    with pytest.raises(ValueError, match="fusion.rule: 'maximum' is not one of max, logistic"):
+    with pytest.raises(ValueError, match="fusion.rule: 'maximum' is not one of gated_max, max, logistic"):
         fusion_rule_of({"fusion": {"rule": "maximum"}})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.registry import PACKS_DIR, file_sha256, resolve_pack
+from engines.registry import FUSION_RULES, PACKS_DIR, file_sha256, resolve_pack
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,9 @@ def test_pack_fusion_entry(pack):
     assert Fusion.from_card(pack).rule == fusion["rule"]
     # The rule was chosen on the validation self-blends: it scores at least as high there.
     sbi = {rule: c["sbi_window_auc"] for rule, c in fusion["compared"].items()}
-    assert set(sbi) == {"max", "logistic"} and sbi[fusion["rule"]] == max(sbi.values())
+    assert set(sbi) == set(FUSION_RULES) and sbi[fusion["rule"]] == max(sbi.values())
+    if fusion["rule"] == "gated_max":  # the gate is the shipped spatial pack's own threshold
+        assert fusion["spatial_gate"] == pytest.approx(resolve_pack("spatial-sbi").card.threshold, abs=1e-6)
 
 
 def test_pack_passes_the_tensorrt_input_rule(pack):

@@ -51,7 +51,7 @@ def test_fusion_weights_decide_the_probability(tmp_path, real_clip):
 
 
 def test_with_max_fusion_either_model_raises_the_score_and_neither_vetoes(tmp_path, real_clip):
-    _, spatial_only = run(real_clip)
+    _, spatial_only = run(real_clip, temporal=None)
     alarmed = temporal_plumbing_pack(tmp_path / "up", fusion={"rule": "max"}, calibration_bias=3.0)
     _, raised = run(real_clip, temporal=str(alarmed))
     # A still face: the plumbing temporal logit is ~0, its probability ~sigmoid(3) = 0.95.
@@ -63,6 +63,23 @@ def test_with_max_fusion_either_model_raises_the_score_and_neither_vetoes(tmp_pa
     # The temporal model says "real" (0.0025): the score stays the spatial model's.
     kept = [p for p in kept if not np.isnan(p)][10:]
     assert np.mean(kept) == pytest.approx(np.mean(alone), abs=0.03)
+
+
+def test_with_gated_max_the_spatial_model_raises_only_past_its_gate(tmp_path, real_clip):
+    _, spatial_only = run(real_clip, temporal=None)
+    alone = [p for p in spatial_only if not np.isnan(p)][10:]
+    calm = temporal_plumbing_pack(tmp_path / "calm", calibration_bias=-6.0,
+                                  fusion={"rule": "gated_max", "spatial_gate": 0.999})
+    _, gated = run(real_clip, temporal=str(calm))
+    # The real clip's spatial probabilities stay below a 0.999 gate: the calm temporal model's
+    # ~0.003 is the score once its window runs, where plain max kept the spatial one (~0.7).
+    late = [p for p in gated if not np.isnan(p)][10:]
+    assert max(alone) < 0.999 and late and max(late) < 0.01
+    open_gate = temporal_plumbing_pack(tmp_path / "open", calibration_bias=-6.0,
+                                       fusion={"rule": "gated_max", "spatial_gate": 0.0})
+    _, kept = run(real_clip, temporal=str(open_gate))
+    kept = [p for p in kept if not np.isnan(p)][10:]
+    assert np.mean(kept) == pytest.approx(np.mean(alone), abs=0.03)  # gate 0: plain max
 
 
 def test_an_unknown_fusion_rule_is_refused_naming_it(tmp_path):
