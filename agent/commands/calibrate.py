@@ -52,6 +52,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from agent.evaluation import ManifestError, load_split_rule, read_eval_manifest, select_split
     from agent.evaluation.false_alarms import choose_threshold, first_alert_times, record_clip
     from agent.pipeline import FaceScorer
+    from agent.scoring.rolling import rolling_settings
     from engines.faces import create_detector
     from engines.registry import AlertThreshold, write_card
 
@@ -137,7 +138,9 @@ def calibrate_command(args: argparse.Namespace) -> int:
         )
         card = pack.card.model_copy(update={"alert_threshold": AlertThreshold(
             value=round(choice.threshold, 4), target_alerts_per_hour=args.target_per_hour,
-            method=method, measured={k: result[k] for k in ("real", "fake")} | {"curve": choice.curve},
+            method=method,
+            measured={k: result[k] for k in ("real", "fake")} | {
+                "curve": choice.curve, "rolling": rolling_settings(config.scoring, config.ingest.analysis_fps)},
         )})
         card.alert_threshold.measured["fake"] = {k: v for k, v in result["fake"].items() if k != "files"}
         write_card(pack.folder, card)

@@ -13,13 +13,13 @@ SWEEP_TITLE = "## Robustness (verity eval --sweep)"
 
 
 def with_section(text: str, title: str, body: str) -> str:
-    """`text` with the section `title` holding `body`: replaced where present, else inserted
-    before Limitations (or appended)."""
+    """`text` with the section `title` holding `body`: replaced in place where present (a
+    re-run does not reorder the card), else inserted before Limitations (or appended)."""
     section = f"{title}\n\n{body.strip()}\n"
     start = text.find(title + "\n")
     if start >= 0:
         end = text.find("\n## ", start + len(title))
-        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
+        return text[:start] + section + (text[end:] if end >= 0 else "")
     anchor = text.find("## Limitations")
     if anchor < 0:
         return text.rstrip("\n") + "\n\n" + section

@@ -23,8 +23,10 @@ from agent.ingest import Frame, StreamReader
 from agent.pipeline.analyzer import FaceObservation, StreamAnalyzer
 from agent.pipeline.scorer import FaceScorer, FrameScore
 from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
+from agent.scoring.rolling import calibration_mismatch
 from engines.faces import FaceDetector, create_detector
 from engines.ood import REASON as OOD_REASON
+from engines.registry import ModelPack
 
 log = logging.getLogger("agent.pipeline")
 
@@ -59,6 +61,22 @@ class PipelineStats:
     started: float = field(default_factory=time.monotonic)
 
 
+def _warn_if_calibrated_otherwise(config: VerityConfig, pack: ModelPack) -> None:
+    """The card's alert threshold holds a false-alarm rate for the rolling settings it was
+    calibrated with; other settings are allowed, but the user is told the rate no longer holds."""
+    threshold = pack.card.alert_threshold
+    if threshold is None:
+        return
+    changed = calibration_mismatch(threshold.measured.get("rolling", {}), config.scoring,
+                                   config.ingest.analysis_fps)
+    if changed:
+        log.warning(
+            "%s's alert threshold %.4f was calibrated for %g false alerts per stream-hour with "
+            "other scoring settings (%s): that rate no longer holds; run verity calibrate with "
+            "this config, or set scoring.threshold", pack.id, threshold.value,
+            threshold.target_alerts_per_hour, "; ".join(changed))
+
+
 class Pipeline:
     def __init__(
         self,
@@ -74,6 +92,8 @@ class Pipeline:
         self.scorer = scorer or FaceScorer(config.models)
         self.detector = detector or create_detector(config.faces.detector)
         self.threshold = config.scoring.threshold or self.scorer.threshold
+        if config.scoring.threshold is None:
+            _warn_if_calibrated_otherwise(config, self.scorer.decision_pack)
         self.listeners = list(listeners)
         self.on_observations = on_observations
         self.frame_transform = frame_transform

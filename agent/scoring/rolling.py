@@ -16,6 +16,23 @@ from dataclasses import dataclass
 from agent.config import ScoringConfig
 
 
+ROLLING_SETTINGS = ("half_life_s", "min_duration_s", "clear_margin", "min_frames")
+"""The scoring settings an alert threshold's false-alarm rate depends on (with the analysis rate)."""
+
+
+def rolling_settings(config: ScoringConfig, analysis_fps: float) -> dict[str, float]:
+    """What `verity calibrate` records next to a threshold, to be compared at start."""
+    return {name: getattr(config, name) for name in ROLLING_SETTINGS} | {"analysis_fps": analysis_fps}
+
+
+def calibration_mismatch(calibrated: dict, config: ScoringConfig, analysis_fps: float) -> list[str]:
+    """The settings that differ from those a threshold was calibrated with, as
+    "name: calibrated -> now" (empty when they match or the card did not record them)."""
+    now = rolling_settings(config, analysis_fps)
+    return [f"{name}: {calibrated[name]} -> {now[name]}" for name in now
+            if name in calibrated and not math.isclose(float(calibrated[name]), float(now[name]))]
+
+
 class Verdict(str, enum.Enum):
     REAL = "real"
     FAKE = "fake"

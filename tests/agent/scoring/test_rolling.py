@@ -75,3 +75,13 @@ def test_updates_are_periodic_while_active_and_close_ends_the_episode():
     assert kinds[0] is Transition.NEW and kinds.count(Transition.UPDATE) >= 4
     assert score.close() is Transition.END
     assert score.close() is None
+
+
+def test_calibration_mismatch_names_each_changed_setting():
+    from agent.scoring.rolling import calibration_mismatch, rolling_settings
+
+    calibrated = rolling_settings(ScoringConfig(half_life_s=0.3), 10.0)
+    assert calibration_mismatch(calibrated, ScoringConfig(half_life_s=0.3), 10.0) == []
+    changed = calibration_mismatch(calibrated, ScoringConfig(half_life_s=0.5, min_duration_s=1.0), 5.0)
+    assert changed == ["half_life_s: 0.3 -> 0.5", "min_duration_s: 0.5 -> 1.0", "analysis_fps: 10.0 -> 5.0"]
+    assert calibration_mismatch({}, ScoringConfig(half_life_s=0.5), 10.0) == []  # an older card
