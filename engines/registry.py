@@ -77,7 +77,8 @@ class OODSpec(BaseModel):
 
 FUSION_RULES = ("gated_max", "max", "logistic")
 """How a temporal pack's card (training.fusion.rule) combines it with the spatial model; the
-agent (agent.pipeline.scorer.Fusion) and the temporal trainer implement each."""
+agent (agent.scoring.fusion.Fusion) and the temporal trainer implement each (the max rules
+through engines.fusion)."""
 
 
 class ModelCard(BaseModel):

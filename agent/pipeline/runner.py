@@ -61,15 +61,21 @@ class PipelineStats:
     started: float = field(default_factory=time.monotonic)
 
 
+_calibration_warnings: set[tuple[str, tuple[str, ...]]] = set()
+"""(pack, changed settings) already warned about: `verity eval` builds a pipeline per file."""
+
+
 def _warn_if_calibrated_otherwise(config: VerityConfig, pack: ModelPack) -> None:
     """The card's alert threshold holds a false-alarm rate for the rolling settings it was
-    calibrated with; other settings are allowed, but the user is told the rate no longer holds."""
+    calibrated with; other settings are allowed, but the user is told (once per process) that
+    the rate no longer holds."""
     threshold = pack.card.alert_threshold
     if threshold is None:
         return
     changed = calibration_mismatch(threshold.measured.get("rolling", {}), config.scoring,
                                    config.ingest.analysis_fps)
-    if changed:
+    if changed and (pack.id, tuple(changed)) not in _calibration_warnings:
+        _calibration_warnings.add((pack.id, tuple(changed)))
         log.warning(
             "%s's alert threshold %.4f was calibrated for %g false alerts per stream-hour with "
             "other scoring settings (%s): that rate no longer holds; run verity calibrate with "

@@ -3,7 +3,7 @@
 import logging
 
 from agent.config import load_config
-from agent.pipeline import Pipeline
+from agent.pipeline import Pipeline, runner
 from agent.pipeline.scorer import FaceScorer
 
 
@@ -20,13 +20,17 @@ def test_shipped_cards_were_calibrated_with_the_default_settings(caplog):
         assert "calibrated" not in caplog.text
 
 
-def test_other_rolling_settings_are_allowed_with_a_warning_naming_them(caplog):
+def test_other_rolling_settings_are_allowed_with_a_warning_naming_them(caplog, monkeypatch):
+    monkeypatch.setattr(runner, "_calibration_warnings", set())  # whatever ran before
     config = load_config(scoring={"half_life_s": 0.8})
     with caplog.at_level(logging.WARNING, logger="agent.pipeline"):
         pipeline = Pipeline(config)
     assert pipeline.threshold == pipeline.scorer.threshold  # still the card's
     assert "half_life_s: 0.3 -> 0.8" in caplog.text and "verity calibrate" in caplog.text
     caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="agent.pipeline"):
+        Pipeline(config)  # `verity eval` builds one per file: said once is enough
+    assert "calibrated" not in caplog.text
     with caplog.at_level(logging.WARNING, logger="agent.pipeline"):
         Pipeline(load_config(scoring={"half_life_s": 0.8, "threshold": 0.9}))  # the user's own
     assert "calibrated" not in caplog.text
