@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from agent.alerts.embedded import EmbeddedRedis
 from agent.alerts.publisher import AlertPublisher
 from agent.alerts.sink import RedisAlertSink
-from agent.redaction import redact_url
 from agent.config import VerityConfig
 from agent.pipeline import Pipeline, PipelineStats
+from agent.redaction import redact_url
 
 log = logging.getLogger("agent")
 

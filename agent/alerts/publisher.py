@@ -11,10 +11,10 @@ from pathlib import Path
 
 from agent.alerts.evidence import explanation_image, frame_snapshot, occlusion_map
 from agent.alerts.schema import Alert, FaceBox, Snapshot
-from agent.redaction import redact_url
 from agent.config import AlertsConfig
 from agent.pipeline.scorer import FaceScorer
 from agent.pipeline.tracks import TrackEvent
+from agent.redaction import redact_url
 from agent.scoring.rolling import Transition
 
 log = logging.getLogger("agent.alerts")

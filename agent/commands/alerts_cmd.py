@@ -8,9 +8,9 @@ import socket
 
 import redis
 
-from agent.redaction import redact_url
 from agent.alerts.tail import format_alert_line, tail_alerts
 from agent.commands.common import CommandError, add_config_args, config_from_args
+from agent.redaction import redact_url
 
 
 def register(subparsers) -> None:

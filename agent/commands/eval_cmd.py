@@ -305,9 +305,8 @@ def eval_command(args: argparse.Namespace) -> int:
                 ) from None
             print(f"JSON report: {args.json}")
     if args.write_card:
-        from agent.evaluation import card_sections as cards
-
         from agent.config import ModelsConfig
+        from agent.evaluation import card_sections as cards
 
         command = cards.command_line(_argv(args), evaluator.scorer.temporal is None
                                      and ModelsConfig().temporal is not None)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from agent.config import ScoringConfig
 
-
 ROLLING_SETTINGS = ("half_life_s", "min_duration_s", "clear_margin", "min_frames")
 """The scoring settings an alert threshold's false-alarm rate depends on (with the analysis rate)."""
 

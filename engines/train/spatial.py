@@ -129,13 +129,13 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
     from engines.models import Preprocess, build_model
     from engines.synthesis.sbi import SBIConfig
     from engines.train.augment import AugmentConfig
-    from engines.train.sampling import PlanSampler, worker_init
     from engines.train.dataset import (
         FakePairMaker,
         PairDataset,
         PairMaker,
         collate_pairs,
     )
+    from engines.train.sampling import PlanSampler, worker_init
 
     tcfg = cfg["train"]
     seed = int(cfg.get("seed", 0))

@@ -60,13 +60,13 @@ def train_model(cfg: dict, bank, target, loose, frames: int, work_dir: Path, mon
     from engines.models.temporal import TemporalPreprocess, build_temporal_model
     from engines.synthesis.sbi import SBIConfig
     from engines.train.augment import AugmentConfig
+    from engines.train.sampling import PlanSampler, worker_init
     from engines.train.temporal_data import (
         WindowFakeConfig,
         WindowMaker,
         WindowPairDataset,
         collate_windows,
     )
-    from engines.train.sampling import PlanSampler, worker_init
 
     tcfg = cfg["train"]
     seed = int(cfg.get("seed", 0))
