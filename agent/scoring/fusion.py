@@ -51,10 +51,12 @@ class Fusion:
         if rule == "max":
             return cls("max")
         if rule == "gated_max":
-            if "spatial_gate" not in block:
-                raise PackError(f"models.temporal: pack {temporal.id}'s fusion rule gated_max has "
-                                "no spatial_gate in its card (training.fusion); retrain it")
-            return cls("gated_max", spatial_gate=float(block["spatial_gate"]))
+            gate = block.get("spatial_gate")
+            if not isinstance(gate, (int, float)) or not 0.0 <= gate < 1.0:
+                raise PackError(f"models.temporal: pack {temporal.id}'s fusion rule gated_max needs "
+                                "a spatial_gate probability in its card (training.fusion), found "
+                                f"{gate!r}; retrain it")
+            return cls("gated_max", spatial_gate=float(gate))
         weights = block["weights"]
         return cls("logistic", float(weights["spatial"]), float(weights["temporal"]),
                    float(block.get("bias", 0.0)))

@@ -28,8 +28,12 @@ def calibration_mismatch(calibrated: dict, config: ScoringConfig, analysis_fps: 
     """The settings that differ from those a threshold was calibrated with, as
     "name: calibrated -> now" (empty when they match or the card did not record them)."""
     now = rolling_settings(config, analysis_fps)
+
+    def differs(recorded, current) -> bool:  # a value that is not a number cannot vouch
+        return not isinstance(recorded, (int, float)) or not math.isclose(recorded, current)
+
     return [f"{name}: {calibrated[name]} -> {now[name]}" for name in now
-            if name in calibrated and not math.isclose(float(calibrated[name]), float(now[name]))]
+            if name in calibrated and differs(calibrated[name], now[name])]
 
 
 class Verdict(str, enum.Enum):

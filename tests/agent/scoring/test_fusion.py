@@ -39,8 +39,12 @@ def test_the_rule_comes_from_the_card_and_an_unknown_one_is_refused(tmp_path):
         tmp_path / "gated", fusion={"rule": "gated_max", "spatial_gate": 0.78}))
     assert Fusion.from_card(gated) == Fusion("gated_max", spatial_gate=0.78)
     ungated = resolve_pack(temporal_plumbing_pack(tmp_path / "ungated", fusion={"rule": "gated_max"}))
-    with pytest.raises(PackError, match="no spatial_gate"):
+    with pytest.raises(PackError, match="needs a spatial_gate probability.*found None"):
         Fusion.from_card(ungated)
+    garbled = resolve_pack(temporal_plumbing_pack(
+        tmp_path / "garbled", fusion={"rule": "gated_max", "spatial_gate": "high"}))
+    with pytest.raises(PackError, match="found 'high'"):
+        Fusion.from_card(garbled)
     odd = resolve_pack(temporal_plumbing_pack(tmp_path / "odd", fusion={"rule": "median"}))
     with pytest.raises(PackError, match="fusion rule 'median'"):
         Fusion.from_card(odd)

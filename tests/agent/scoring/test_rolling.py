@@ -85,3 +85,5 @@ def test_calibration_mismatch_names_each_changed_setting():
     changed = calibration_mismatch(calibrated, ScoringConfig(half_life_s=0.5, min_duration_s=1.0), 5.0)
     assert changed == ["half_life_s: 0.3 -> 0.5", "min_duration_s: 0.5 -> 1.0", "analysis_fps: 10.0 -> 5.0"]
     assert calibration_mismatch({}, ScoringConfig(half_life_s=0.5), 10.0) == []  # an older card
+    garbled = calibrated | {"half_life_s": "fast"}
+    assert calibration_mismatch(garbled, ScoringConfig(half_life_s=0.3), 10.0) == ["half_life_s: fast -> 0.3"]
