@@ -35,6 +35,9 @@ class AugmentConfig:
     noise_p: float = 0.2
     noise_sigma: tuple[float, float] = (2.0, 8.0)
     cutout_p: float = 0.3
+    # Watermarks, logos and bars (engines.train.overlays), shared by the pair: temporal only.
+    overlay_p: float = 0.0
+    overlay_drift: float = 1.0  # s.d. bound of the overlay's per-frame drift in the crop (px)
     # The self-blend is made on the loose crop resized by a factor drawn from this range
     # (1: the cached resolution): blend artefacts (resampling, boundary blur) then reach the
     # model at several scales, as faces do at run time, and small blends are cheaper.

@@ -148,7 +148,7 @@ def train_or_reuse(cfg: dict, bank, target, loose, frames: int, work_dir: Path, 
     from engines.models.temporal import build_temporal_model
 
     key = run_setup.digest([sorted(bank.files), {k: v for k, v in cfg.items()
-                                        if k not in ("eval", "fusion", "name", "version")}])
+                                        if k not in ("eval", "fusion", "export", "name", "version")}])
     ckpt = work_dir / f"model-{key}.pt"
     if ckpt.is_file():
         saved = torch.load(ckpt, map_location="cpu")
@@ -451,11 +451,14 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         for name in ("model.onnx", "card.json", "MODEL_CARD.md"):
             (pack_dir / name).unlink(missing_ok=True)
     pack_dir.mkdir(parents=True, exist_ok=True)
+    export_cfg = cfg.get("export") or {}
+    flip_average = bool(export_cfg.get("flip_average", False))
     onnx_path = export_temporal_onnx(net, pack_dir / "model.onnx", frames, target.size,
-                                     opset=int(cfg.get("export", {}).get("opset", 17)))
+                                     opset=int(export_cfg.get("opset", 17)),
+                                     flip_average=flip_average)
     check = np.stack([centre_window(val_bank.window(w)[0], loose, target)
                       for w in range(min(8, len(val_bank)))])
-    max_diff = verify_temporal_export(net, onnx_path, check)
+    max_diff = verify_temporal_export(net, onnx_path, check, flip_average=flip_average)
     trt_issues = tensorrt_compat_issues(onnx_path)
     log.info("export: %s (%d bytes), max |torch - onnx| = %.2e, TensorRT issues: %s",
              onnx_path, onnx_path.stat().st_size, max_diff, trt_issues)
@@ -602,6 +605,9 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "seed": seed,
+        "export": {"opset": int(export_cfg.get("opset", 17)), "flip_average": flip_average,
+                   "graph": ("logit = mean over the window and its mirror image, one batch"
+                             if flip_average else "logit of the window as given")},
         "export_max_abs_diff": max_diff,
         "tensorrt_compat_issues": trt_issues,
     }

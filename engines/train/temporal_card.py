@@ -122,7 +122,10 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         f"/ standard deviation over time; widths {model.get('widths')}, "
         f"{model['params'] / 1e3:.0f} k parameters, {model['macs'] / 1e6:.0f} M multiply-adds per "
         f"window; ONNX opset 17, {(pack_dir / card.onnx).stat().st_size / 1e6:.2f} MB. Trained "
-        "from scratch.",
+        "from scratch."
+        + (" The graph scores each window and its mirror image in one batch and returns the "
+           "mean logit (test-time flip average; the speed table below includes it)."
+           if (card.training.get("export") or {}).get("flip_average") else ""),
         "",
         "## Fusion with the spatial model",
         "",
@@ -246,6 +249,10 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         "recalibrate (the agent refuses the pair until then).",
         "- Windows assume the agent's 10 fps analysis rate and its tracker; other rates or "
         "crop stabilisation change the frame-to-frame statistics the model sees.",
+        "- This card's windows of watermarked fakes (DreamTalk, EMO) have the lower 20% of "
+        "each frame cut, as the training cache does; the agent sees the watermark, and a mark "
+        "inside the crop moves the score (it lowered 1.3.0's on those fakes by up to 0.17). "
+        "The agent's own figures (`verity eval`, \"Through the agent\") include the watermarks.",
         "",
     ]
     path = pack_dir / "MODEL_CARD.md"

@@ -32,6 +32,7 @@ from engines.data.clips import load_clip, window_starts
 from engines.faces.align import AlignSpec, similarity_from_points
 from engines.synthesis.sbi import SBIConfig, SBIParams, self_blend
 from engines.train.augment import AugmentConfig, jitter_matrix, shared_colour
+from engines.train.overlays import random_overlay
 
 VARIANTS = ("clip", "lower", "drift", "partial", "independent")
 
@@ -265,12 +266,16 @@ def window_matrices(loose: AlignSpec, target: AlignSpec, rng: np.random.Generato
 
 def augment_window(real: list[np.ndarray], fake: list[np.ndarray], rng: np.random.Generator,
                    cfg: AugmentConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Colour, downscale-and-up, blur, noise, JPEG, cutout: drawn once per window and applied
-    to every frame of the real and the fake window (noise: one draw per frame, shared)."""
+    """Colour, overlay, downscale-and-up, blur, noise, JPEG, cutout: drawn once per window and
+    applied to every frame of the real and the fake window (noise: one draw per frame, shared).
+    The overlay comes before the degradations: a burned-in mark is encoded with the video."""
     t = len(real)
     frames = [im.astype(np.float32) for im in real + fake]
     size = real[0].shape[0]
     frames = shared_colour(frames, rng, cfg)
+    if rng.random() < cfg.overlay_p:
+        overlay = random_overlay(rng, size, t, cfg.overlay_drift)
+        frames = [overlay.apply(im, i % t) for i, im in enumerate(frames)]
     if rng.random() < cfg.resize_p:
         small = max(8, round(size * rng.uniform(*cfg.resize_factor)))
         down = [cv2.INTER_AREA, cv2.INTER_LINEAR][int(rng.integers(2))]

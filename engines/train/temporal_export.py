@@ -24,14 +24,16 @@ OUTPUT_NAME = "logits"
 OPSET = 17
 
 
-def export_temporal_onnx(net, path: Path, frames: int, size: int, *, opset: int = OPSET) -> Path:
-    """Export `net` (float N x T x 3 x H x W -> (N,) logits) wrapped with its preprocessing."""
+def export_temporal_onnx(net, path: Path, frames: int, size: int, *, opset: int = OPSET,
+                         flip_average: bool = False) -> Path:
+    """Export `net` (float N x T x 3 x H x W -> (N,) logits) wrapped with its preprocessing
+    (and, with flip_average, the mean over the window and its mirror image)."""
     import onnx
     import torch
 
     from engines.models.temporal import WindowClassifier
 
-    model = WindowClassifier(net).eval()
+    model = WindowClassifier(net, flip_average).eval()
     dummy = torch.zeros(2, frames, size, size, 3, dtype=torch.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,12 +53,13 @@ def export_temporal_onnx(net, path: Path, frames: int, size: int, *, opset: int 
     return path
 
 
-def torch_window_logits(net, windows: np.ndarray, batch: int = 32) -> np.ndarray:
+def torch_window_logits(net, windows: np.ndarray, batch: int = 32, *,
+                        flip_average: bool = False) -> np.ndarray:
     import torch
 
     from engines.models.temporal import WindowClassifier
 
-    model = WindowClassifier(net).eval()
+    model = WindowClassifier(net, flip_average).eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(windows), batch):
@@ -69,9 +72,11 @@ def onnx_window_logits(session_or_path, windows: np.ndarray, batch: int = 16) ->
     return onnx_logits(session_or_path, windows, batch)
 
 
-def verify_temporal_export(net, path: Path, windows: np.ndarray) -> float:
+def verify_temporal_export(net, path: Path, windows: np.ndarray, *,
+                           flip_average: bool = False) -> float:
     """Max abs difference between torch and ONNX Runtime logits on a batch of windows."""
-    return float(np.max(np.abs(torch_window_logits(net, windows) - onnx_window_logits(path, windows))))
+    torch_logits = torch_window_logits(net, windows, flip_average=flip_average)
+    return float(np.max(np.abs(torch_logits - onnx_window_logits(path, windows))))
 
 
 def benchmark_temporal(

@@ -121,7 +121,7 @@ def test_augmentation_is_shared_by_the_real_and_the_fake_window():
     crops, _ = _window(moving=True)
     frames = list(centre_window(crops, LOOSE, TARGET))
     cfg = AugmentConfig(color_p=1.0, hue_shift=8, jpeg_p=1.0, resize_p=1.0, blur_p=1.0,
-                        noise_p=1.0, cutout_p=1.0)
+                        noise_p=1.0, cutout_p=1.0, overlay_p=1.0)
     real, fake = augment_window(frames, [f.copy() for f in frames], np.random.default_rng(0), cfg)
     for r, f in zip(real, fake):  # identical input -> identical output, frame by frame
         np.testing.assert_array_equal(r, f)
@@ -131,6 +131,37 @@ def test_augmentation_is_shared_by_the_real_and_the_fake_window():
                                                                   color_p=0.0, resize_p=0.0,
                                                                   blur_p=0.0, cutout_p=0.0))
     assert not np.array_equal(a[0], a[1])
+
+
+def test_overlay_marks_both_windows_alike_and_drifts_across_the_window():
+    crops, _ = _window()
+    frames = list(centre_window(crops, LOOSE, TARGET))
+    only_overlay = AugmentConfig(overlay_p=1.0, overlay_drift=2.0, color_p=0.0, jpeg_p=0.0,
+                                 resize_p=0.0, blur_p=0.0, noise_p=0.0, cutout_p=0.0)
+    changed = 0
+    for seed in range(8):
+        real, fake = augment_window(frames, [f.copy() for f in frames],
+                                    np.random.default_rng(seed), only_overlay)
+        for r, f in zip(real, fake):
+            np.testing.assert_array_equal(r, f)
+        marked = [np.abs(r.astype(int) - f0.astype(int)).sum(-1) > 12
+                  for r, f0 in zip(real, frames)]
+        assert any(m.any() for m in marked), f"seed {seed}: no mark drawn"
+        # The mark is static in the frame, so it moves in the face-aligned crop.
+        changed += any(not np.array_equal(marked[0], m) for m in marked[1:])
+    assert changed >= 4
+
+
+def test_overlay_is_off_by_default_and_reproducible():
+    from engines.train.overlays import random_overlay
+
+    assert AugmentConfig().overlay_p == 0.0
+    a = random_overlay(np.random.default_rng(3), 64, T)
+    b = random_overlay(np.random.default_rng(3), 64, T)
+    np.testing.assert_array_equal(a.alpha, b.alpha)
+    np.testing.assert_array_equal(a.drift, b.drift)
+    assert 0.0 <= a.alpha.min() and a.alpha.max() <= 1.0 and a.alpha.max() > 0.3
+    np.testing.assert_array_equal(a.drift[0], [0.0, 0.0])
 
 
 def test_window_maker_returns_a_pair_of_windows():

@@ -101,6 +101,25 @@ def test_export_round_trip_through_a_pack(tmp_path):
     assert engine.infer(windows[:1]).shape == (1,)  # dynamic batch
 
 
+def test_flip_average_export_scores_a_window_and_its_mirror_alike(tmp_path):
+    from engines.runtime.onnx_prep import tensorrt_compat_issues
+    from engines.train.temporal_export import onnx_window_logits
+
+    net = _net()
+    path = export_temporal_onnx(net, tmp_path / "flip.onnx", T, SIZE, flip_average=True)
+    windows = _windows(3, seed=2)
+    mirrored = np.ascontiguousarray(windows[:, :, :, ::-1])
+    ours = onnx_window_logits(path, windows)
+    np.testing.assert_allclose(ours, onnx_window_logits(path, mirrored), atol=1e-4, rtol=1e-4)
+    plain = (torch_window_logits(net, windows) + torch_window_logits(net, mirrored)) / 2
+    np.testing.assert_allclose(ours, plain, atol=1e-4, rtol=1e-4)
+    assert not np.allclose(plain, torch_window_logits(net, windows), atol=1e-4)
+    np.testing.assert_allclose(
+        ours, torch_window_logits(net, windows, flip_average=True), atol=1e-4, rtol=1e-4)
+    assert tensorrt_compat_issues(path) == []
+    assert onnx_window_logits(path, windows[:1]).shape == (1,)
+
+
 def test_export_passes_the_tensorrt_input_rule(tmp_path):
     import onnx
 

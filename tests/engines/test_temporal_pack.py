@@ -60,3 +60,17 @@ def test_pack_scores_windows(pack):
     logits = engine.infer(windows)
     assert logits.shape == (2,) and logits.dtype == np.float32 and np.isfinite(logits).all()
     assert engine.infer(windows[:1]).shape == (1,)
+
+
+def test_pack_graph_is_what_its_card_says_about_mirror_images(pack):
+    """flip_average in the card: a window and its mirror image score alike; without it, the
+    network is free to tell them apart."""
+    from engines.runtime.onnxruntime import OnnxRuntimeEngine
+
+    spec = pack.card.input
+    engine = OnnxRuntimeEngine(pack, threads=1)
+    windows = np.random.default_rng(1).integers(
+        0, 256, (3, spec.frames, spec.size, spec.size, 3), dtype=np.uint8)
+    mirrored = np.ascontiguousarray(windows[:, :, :, ::-1])
+    same = np.allclose(engine.infer(windows), engine.infer(mirrored), atol=1e-4)
+    assert same == bool((pack.card.training.get("export") or {}).get("flip_average"))
