@@ -173,7 +173,7 @@ class WindowClassifier(nn.Module):
 
     flip_average: the logit is the mean over the window and its mirror image, both in one
     batch. A face's evidence does not depend on its handedness; averaging the two views
-    cancels part of the network's view-specific noise for twice the network's cost.
+    cancels part of the network's view-specific noise, for a second network pass per window.
     """
 
     def __init__(self, net: nn.Module, flip_average: bool = False) -> None:

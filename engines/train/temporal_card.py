@@ -124,7 +124,8 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         f"window; ONNX opset 17, {(pack_dir / card.onnx).stat().st_size / 1e6:.2f} MB. Trained "
         "from scratch."
         + (" The graph scores each window and its mirror image in one batch and returns the "
-           "mean logit (test-time flip average; the speed table below includes it)."
+           "mean logit (test-time flip average: twice the multiply-adds above; the speed table below "
+           "includes it)."
            if (card.training.get("export") or {}).get("flip_average") else ""),
         "",
         "## Fusion with the spatial model",
