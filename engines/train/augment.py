@@ -43,6 +43,12 @@ class AugmentConfig:
     # model at several scales, as faces do at run time, and small blends are cheaper.
     blend_scale: tuple[float, float] = (1.0, 1.0)
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.overlay_p <= 1.0:
+            raise ValueError(f"augment.overlay_p: {self.overlay_p!r} is not a probability")
+        if self.overlay_drift < 0:
+            raise ValueError(f"augment.overlay_drift: {self.overlay_drift!r} is negative")
+
     @classmethod
     def from_dict(cls, d: dict | None) -> AugmentConfig:
         out = {}

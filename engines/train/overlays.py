@@ -33,18 +33,25 @@ class Overlay:
     alpha: np.ndarray  # (S, S) float32
     drift: np.ndarray  # (T, 2) pixel offset of each frame
 
-    def apply(self, image: np.ndarray, frame: int) -> np.ndarray:
-        """The overlay composited onto one float32 frame at its drift."""
+    def at(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """(colour, alpha[..., None]) moved to one frame's drift."""
         dx, dy = self.drift[frame]
+        colour, alpha = self.colour, self.alpha
         if dx or dy:
             shift = np.float32([[1, 0, dx], [0, 1, dy]])
-            size = image.shape[1], image.shape[0]
-            alpha = cv2.warpAffine(self.alpha, shift, size, flags=cv2.INTER_LINEAR)
-            colour = cv2.warpAffine(self.colour, shift, size, flags=cv2.INTER_LINEAR)
-        else:
-            alpha, colour = self.alpha, self.colour
-        a = alpha[..., None]
-        return image * (1 - a) + colour * a
+            size = alpha.shape[1], alpha.shape[0]
+            alpha = cv2.warpAffine(alpha, shift, size, flags=cv2.INTER_LINEAR)
+            colour = cv2.warpAffine(colour, shift, size, flags=cv2.INTER_LINEAR)
+        return colour, alpha[..., None]
+
+    def apply(self, image: np.ndarray, frame: int) -> np.ndarray:
+        """The overlay composited onto one float32 frame at its drift."""
+        return composite(image, *self.at(frame))
+
+
+def composite(image: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`colour` over `image` with opacity `alpha` (H, W, 1)."""
+    return image * (1 - alpha) + colour * alpha
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[float, float, float]:

@@ -225,6 +225,21 @@ def fusion_rule_of(cfg: dict) -> str:
     return rule
 
 
+def export_options(cfg: dict) -> tuple[int, bool]:
+    """The config's export.opset and export.flip_average, or a clear error (a quoted "false"
+    must not silently turn the mirror average on)."""
+    block = cfg.get("export") or {}
+    unknown = sorted(set(block) - {"opset", "flip_average"})
+    if unknown:
+        raise ValueError(f"export: unknown keys {unknown} (known: opset, flip_average)")
+    opset, flip = block.get("opset", 17), block.get("flip_average", False)
+    if not isinstance(opset, int) or isinstance(opset, bool) or opset < 13:
+        raise ValueError(f"export.opset: {opset!r} is not an ONNX opset number >= 13")
+    if not isinstance(flip, bool):
+        raise ValueError(f"export.flip_average: {flip!r} is not true or false")
+    return opset, flip
+
+
 def fused_probability(rule: str, spatial_logits: np.ndarray, temporal_logit: np.ndarray,
                       spatial_cal: tuple[float, float], temporal_cal: tuple[float, float],
                       weights: tuple[float, float, float], spatial_gate: float = 0.0) -> np.ndarray:
@@ -398,6 +413,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     sbi_cfg = SBIConfig.from_dict(cfg["sbi"])
     fakes_cfg = WindowFakeConfig.from_dict(cfg["fakes"])
     fusion_rule = fusion_rule_of(cfg)  # checked before the hour of training, not after
+    opset, flip_average = export_options(cfg)
 
     # 1. Manifest and split (the spatial model's split settings).
     entries = read_manifest(data_dir)
@@ -451,11 +467,8 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         for name in ("model.onnx", "card.json", "MODEL_CARD.md"):
             (pack_dir / name).unlink(missing_ok=True)
     pack_dir.mkdir(parents=True, exist_ok=True)
-    export_cfg = cfg.get("export") or {}
-    flip_average = bool(export_cfg.get("flip_average", False))
     onnx_path = export_temporal_onnx(net, pack_dir / "model.onnx", frames, target.size,
-                                     opset=int(export_cfg.get("opset", 17)),
-                                     flip_average=flip_average)
+                                     opset=opset, flip_average=flip_average)
     check = np.stack([centre_window(val_bank.window(w)[0], loose, target)
                       for w in range(min(8, len(val_bank)))])
     max_diff = verify_temporal_export(net, onnx_path, check, flip_average=flip_average)
@@ -605,7 +618,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "seed": seed,
-        "export": {"opset": int(export_cfg.get("opset", 17)), "flip_average": flip_average,
+        "export": {"opset": opset, "flip_average": flip_average,
                    "graph": ("logit = mean over the window and its mirror image, one batch"
                              if flip_average else "logit of the window as given")},
         "export_max_abs_diff": max_diff,

@@ -32,7 +32,7 @@ from engines.data.clips import load_clip, window_starts
 from engines.faces.align import AlignSpec, similarity_from_points
 from engines.synthesis.sbi import SBIConfig, SBIParams, self_blend
 from engines.train.augment import AugmentConfig, jitter_matrix, shared_colour
-from engines.train.overlays import random_overlay
+from engines.train.overlays import composite, random_overlay
 
 VARIANTS = ("clip", "lower", "drift", "partial", "independent")
 
@@ -275,7 +275,8 @@ def augment_window(real: list[np.ndarray], fake: list[np.ndarray], rng: np.rando
     frames = shared_colour(frames, rng, cfg)
     if rng.random() < cfg.overlay_p:
         overlay = random_overlay(rng, size, t, cfg.overlay_drift)
-        frames = [overlay.apply(im, i % t) for i, im in enumerate(frames)]
+        layers = [overlay.at(i) for i in range(t)]  # the real and the fake frame share them
+        frames = [composite(im, *layers[i % t]) for i, im in enumerate(frames)]
     if rng.random() < cfg.resize_p:
         small = max(8, round(size * rng.uniform(*cfg.resize_factor)))
         down = [cv2.INTER_AREA, cv2.INTER_LINEAR][int(rng.integers(2))]

@@ -258,3 +258,10 @@ def test_clip_extraction_on_a_real_video_from_the_data_folder():
     assert data["crops"].shape[1:] == (spec.loose_size, spec.loose_size, 3)
     assert data["mesh"].shape == (n, 468, 2) and data["analysed"].shape == (n,)
     assert n <= 12 and (np.diff(data["analysed"]) >= 1).all()
+
+
+def test_a_wrong_overlay_setting_is_named():
+    with pytest.raises(ValueError, match="augment.overlay_p"):
+        AugmentConfig.from_dict({"overlay_p": 1.5})
+    with pytest.raises(ValueError, match="augment.overlay_drift"):
+        AugmentConfig.from_dict({"overlay_drift": -1})

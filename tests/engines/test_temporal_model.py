@@ -224,3 +224,16 @@ def test_a_misspelt_fusion_rule_fails_before_training():
     assert fusion_rule_of({}) == "logistic"
     with pytest.raises(ValueError, match="fusion.rule: 'maximum' is not one of gated_max, max, logistic"):
         fusion_rule_of({"fusion": {"rule": "maximum"}})
+
+
+def test_a_wrong_export_setting_fails_before_training():
+    from engines.train.temporal import export_options
+
+    assert export_options({}) == (17, False)
+    assert export_options({"export": {"flip_average": True}}) == (17, True)
+    with pytest.raises(ValueError, match="export.flip_average: 'false' is not true or false"):
+        export_options({"export": {"flip_average": "false"}})
+    with pytest.raises(ValueError, match=r"export: unknown keys \['flip'\]"):
+        export_options({"export": {"flip": True}})
+    with pytest.raises(ValueError, match="export.opset"):
+        export_options({"export": {"opset": "17"}})
