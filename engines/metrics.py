@@ -31,6 +31,28 @@ def auc(labels, scores) -> float:
     return float(roc_auc_score(y, s)) if _both_classes(y) else float("nan")
 
 
+def auc_interval(labels, scores, level: float = 0.95, reps: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ROC AUC, resampling fakes and reals separately
+    (each resample keeps both class sizes); (NaN, NaN) with one class. Resample the
+    independent unit (files, not the frames of one file, which move together).
+
+    Each resample's AUC is w_fake . P . w_real / (n_fake n_real), where P[i, j] is 1 when fake i
+    outscores real j (0.5 on a tie) and w are multinomial counts: no re-sort per resample."""
+    y, s = _check(labels, scores)
+    if not _both_classes(y):
+        return float("nan"), float("nan")
+    fake, real = s[y == 1], s[y == 0]
+    wins = (fake[:, None] > real[None, :]) + 0.5 * (fake[:, None] == real[None, :])
+    rng = np.random.default_rng(seed)
+    w_fake = rng.multinomial(len(fake), np.full(len(fake), 1 / len(fake)), size=reps)
+    w_real = rng.multinomial(len(real), np.full(len(real), 1 / len(real)), size=reps)
+    aucs = ((w_fake @ wins) * w_real).sum(1) / (len(fake) * len(real))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(aucs, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def average_precision(labels, scores) -> float:
     from sklearn.metrics import average_precision_score
 

@@ -127,11 +127,12 @@ def calibrate_command(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.write_card:
         pack = scorer.decision_pack
+        gate = ", ".join(f"{k}={v:g}" for k, v in config.faces.quality.model_dump().items())
         method = (
             f"verity calibrate: {len(real_clips)} real validation clips ({hours * 60:.1f} min) through the "
             f"agent's pipeline and RollingScore (half_life_s={config.scoring.half_life_s}, "
             f"min_duration_s={config.scoring.min_duration_s}, clear_margin={config.scoring.clear_margin}, "
-            f"analysis_fps={config.ingest.analysis_fps}); rate also estimated on a "
+            f"analysis_fps={config.ingest.analysis_fps}), quality gate ({gate}); rate also estimated on a "
             f"{choice.bootstrap_hours:.0f} h block bootstrap ({args.block_seconds:g} s blocks) of those "
             "clips, and extrapolated beyond them by a GEV fit to 10 s maxima of the rolling score "
             "(the larger threshold wins). Only real clips chose it; fakes were scored afterwards."
@@ -140,7 +141,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
             value=round(choice.threshold, 4), target_alerts_per_hour=args.target_per_hour,
             method=method,
             measured={k: result[k] for k in ("real", "fake")} | {
-                "curve": choice.curve, "rolling": rolling_settings(config.scoring, config.ingest.analysis_fps)},
+                "curve": choice.curve, "rolling": rolling_settings(config.scoring, config.ingest.analysis_fps),
+                "quality": config.faces.quality.model_dump()},
         )})
         card.alert_threshold.measured["fake"] = {k: v for k, v in result["fake"].items() if k != "files"}
         write_card(pack.folder, card)

@@ -249,6 +249,7 @@ def eval_command(args: argparse.Namespace) -> int:
         "detector": config.faces.detector.model_dump(mode="json"),
         "analysis_fps": config.ingest.analysis_fps,
         "detect_every": config.faces.detect_every,
+        "quality": config.faces.quality.model_dump(),
         "max_seconds": args.max_seconds,
         "stills": stills.describe(),
     }

@@ -62,27 +62,29 @@ def eval_body(report: dict, command: str) -> str:
         "```", command, "```", "",
         f"The agent's own pipeline (decode at {protocol['analysis_fps']:g} analysed fps, the "
         f"{protocol['detector']['type']} detector every {protocol['detect_every']} analysed "
-        "frames with tracking in between, alignment, quality gate, out-of-distribution check, "
+        f"frames with tracking in between, alignment, quality gate{_gate(protocol)}, "
+        "out-of-distribution check, "
         f"models {', '.join(protocol['models'].values())}) on {protocol['files']} files in "
         f"{protocol['wall_time_s']:.0f} s. Video score: the mean of a file's frame scores (frame: "
         "the max over its judged faces). A family's AUC compares its fakes with every real file "
         "of the run.",
         "",
-        "| subset | fake files | video AUC | frame AUC | unknown files |",
+        "| subset | fake files | video AUC (95% interval) | frame AUC | unknown files |",
         "| --- | --- | --- | --- | --- |",
     ]
     for kind, block in report["by_kind"].items():
-        lines.append(f"| all {kind}s | {block['video']['n_fake']} | {_f(block['video']['auc'])} | "
+        lines.append(f"| all {kind}s | {block['video']['n_fake']} | {_auc_with_interval(block)} | "
                      f"{_f(block['frame']['auc'])} | |")
     for family, block in report["per_family"].items():
-        lines.append(f"| {family} | {block['video']['n_fake']} | {_f(block['video']['auc'])} | "
+        lines.append(f"| {family} | {block['video']['n_fake']} | {_auc_with_interval(block)} | "
                      f"{_f(block['frame']['auc'])} | {block.get('unknown_files', 0)} of "
                      f"{block.get('files')} |")
     lines += [
         "",
         f"Unknown: {unknown['files']:.1%} of files (real {unknown['real_files']:.1%}, fake "
         f"{unknown['fake_files']:.1%}), {unknown['faces']:.1%} of faces; reasons "
-        f"{json.dumps(unknown['refused_reasons'])}.",
+        f"{json.dumps(unknown['refused_reasons'])}. Intervals: bootstrap over files, fakes and "
+        "reals resampled separately (2000 resamples).",
     ]
     return "\n".join(lines)
 
@@ -90,6 +92,17 @@ def eval_body(report: dict, command: str) -> str:
 def sweep_body(table_text: str, command: str, wall_s: float) -> str:
     return "\n".join(["```", command, "```", "", f"{wall_s / 60:.0f} min on the build machine.",
                       "", "```", table_text.strip(), "```"])
+
+
+def _gate(protocol: dict) -> str:
+    quality = protocol.get("quality")  # reports written before it was recorded lack it
+    return f" ({', '.join(f'{k} {v:g}' for k, v in quality.items())})" if quality else ""
+
+
+def _auc_with_interval(block: dict) -> str:
+    low, high = block["video"].get("auc_ci95") or (None, None)
+    interval = f" ({_f(low)}-{_f(high)})" if low is not None and high is not None else ""
+    return _f(block["video"]["auc"]) + interval
 
 
 def _f(value) -> str:

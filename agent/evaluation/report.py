@@ -15,7 +15,9 @@ The JSON document of one run (`build_report`), keys in order:
   with counts by cause (files: no_face / all_faces_refused; faces: too_small, ...).
 - overall, by_kind.{video,image}, per_method.<method>, per_family.<family>: metric blocks
   {"frame": {...}, "video": {...}} of engines.metrics.summarize (n, n_fake, n_real, auc, ap,
-  eer, accuracy and log_loss at the threshold); per_method/per_family blocks add files and
+  eer, accuracy and log_loss at the threshold; video adds auc_ci95: the 95% bootstrap interval
+  of its AUC, files resampled within each class, 2000 resamples, seed 0, [null, null] with one
+  class); per_method/per_family blocks add files and
   unknown_files (that method's fakes). NaN (one class only) is written as null.
 - agent_verdicts: {label: {real, fake, unknown}}: the agent's own verdicts per true label.
 - files: one row per file: path, label, method, kind, status (judged | unknown | missing |
@@ -82,7 +84,10 @@ def metric_block(results: Iterable[FileResult], threshold: float,
 
     frame_at = np.array([file_threshold[k[0]] for k in frame_keys])
     video_at = np.array([file_threshold[k] for k in video_keys])
-    return {"frame": summary(frame_y, frame_p, frame_at), "video": summary(video_y, video_p, video_at)}
+    video = summary(video_y, video_p, video_at)
+    # Files are the independent unit: the interval resamples them (frames of a file move together).
+    video["auc_ci95"] = [_round(v) for v in metrics.auc_interval(video_y, video_p)]
+    return {"frame": summary(frame_y, frame_p, frame_at), "video": video}
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -276,6 +281,12 @@ def _short(name: str, width: int = 48) -> str:
     return name[: keep - keep // 2] + "~" + name[len(name) - keep // 2 :]
 
 
+def _interval(bounds) -> str:
+    if not bounds or None in bounds:
+        return "-"
+    return f"{bounds[0]:.2f}-{bounds[1]:.2f}"
+
+
 def _row(name: str, block: dict) -> str:
     f, v = block["frame"], block["video"]
     cells = [
@@ -283,7 +294,7 @@ def _row(name: str, block: dict) -> str:
         f"{f['n']:>6} {_fmt(f['auc']):>6} {_fmt(f['ap']):>6} {_fmt(f['eer']):>6} "
         f"{_fmt(f['accuracy']):>6} {_fmt(f['log_loss']):>7}",
         f"{v['n']:>5} {_fmt(v['auc']):>6} {_fmt(v['ap']):>6} {_fmt(v['eer']):>6} "
-        f"{_fmt(v['accuracy']):>6} {_fmt(v['log_loss']):>7}",
+        f"{_fmt(v['accuracy']):>6} {_fmt(v['log_loss']):>7} {_interval(v.get('auc_ci95')):>11}",
     ]
     if "unknown_files" in block:
         cells.append(f"{block['unknown_files']:>4}")
@@ -309,7 +320,8 @@ def format_report(report: dict) -> str:
         lines.append(f"perturbation {q['type']}:{q['level']} ({q['parameter']} {q['value']:g})")
     head = (
         f"{'subset':48} | {'frames':>6} {'AUC':>6} {'AP':>6} {'EER':>6} {'acc':>6} {'logloss':>7}"
-        f" | {'files':>5} {'AUC':>6} {'AP':>6} {'EER':>6} {'acc':>6} {'logloss':>7} | unk"
+        f" | {'files':>5} {'AUC':>6} {'AP':>6} {'EER':>6} {'acc':>6} {'logloss':>7} {'AUC 95%':>11}"
+        " | unk"
     )
     lines += ["", head, "-" * len(head), _row("overall", report["overall"])]
     lines += [_row(f"kind {k}", b) for k, b in report["by_kind"].items()]

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from agent.config import QualityConfig
+from engines.faces.pose import yaw_ratio
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,9 @@ class QualityGate:
     def assess(self, crop_bgr: np.ndarray, keypoints: np.ndarray) -> QualityReport:
         """Judge one aligned crop and the frame keypoints it was cut with."""
         cfg = self.config
-        eye_left, eye_right, nose, _mouth = np.asarray(keypoints, np.float32)
+        eye_left, eye_right, _nose, _mouth = np.asarray(keypoints, np.float32)
         interocular = float(np.linalg.norm(eye_right - eye_left))
-        # Nose offset from the eye midpoint, along the eye line, in eye distances: ~0 frontal.
-        axis = (eye_right - eye_left) / max(interocular, 1e-6)
-        yaw = float(abs(np.dot(nose - (eye_left + eye_right) / 2, axis)) / max(interocular, 1e-6))
+        yaw = float(yaw_ratio(keypoints))
         gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
         centre = gray[gray.shape[0] // 4 : 3 * gray.shape[0] // 4, gray.shape[1] // 4 : 3 * gray.shape[1] // 4]
         sharpness = float(cv2.Laplacian(centre, cv2.CV_32F).var())

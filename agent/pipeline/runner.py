@@ -23,7 +23,7 @@ from agent.ingest import Frame, StreamReader
 from agent.pipeline.analyzer import FaceObservation, StreamAnalyzer
 from agent.pipeline.scorer import FaceScorer, FrameScore
 from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
-from agent.scoring.rolling import calibration_mismatch
+from agent.scoring.rolling import calibration_mismatch, changed_settings
 from engines.faces import FaceDetector, create_detector
 from engines.ood import REASON as OOD_REASON
 from engines.registry import ModelPack
@@ -66,14 +66,16 @@ _calibration_warnings: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def _warn_if_calibrated_otherwise(config: VerityConfig, pack: ModelPack) -> None:
-    """The card's alert threshold holds a false-alarm rate for the rolling settings it was
-    calibrated with; other settings are allowed, but the user is told (once per process) that
-    the rate no longer holds."""
+    """The card's alert threshold holds a false-alarm rate for the rolling settings and quality
+    gate it was calibrated with (the gate decides which faces are scored at all); other settings
+    are allowed, but the user is told (once per process) that the rate no longer holds."""
     threshold = pack.card.alert_threshold
     if threshold is None:
         return
     changed = calibration_mismatch(threshold.measured.get("rolling", {}), config.scoring,
                                    config.ingest.analysis_fps)
+    changed += changed_settings(threshold.measured.get("quality", {}),
+                                config.faces.quality.model_dump(), prefix="faces.quality.")
     if changed and (pack.id, tuple(changed)) not in _calibration_warnings:
         _calibration_warnings.add((pack.id, tuple(changed)))
         log.warning(

@@ -27,13 +27,18 @@ def rolling_settings(config: ScoringConfig, analysis_fps: float) -> dict[str, fl
 def calibration_mismatch(calibrated: dict, config: ScoringConfig, analysis_fps: float) -> list[str]:
     """The settings that differ from those a threshold was calibrated with, as
     "name: calibrated -> now" (empty when they match or the card did not record them)."""
-    now = rolling_settings(config, analysis_fps)
+    return changed_settings(calibrated, rolling_settings(config, analysis_fps))
 
-    def differs(recorded, current) -> bool:  # a value that is not a number cannot vouch
-        return not isinstance(recorded, (int, float)) or not math.isclose(recorded, current)
 
-    return [f"{name}: {calibrated[name]} -> {now[name]}" for name in now
-            if name in calibrated and differs(calibrated[name], now[name])]
+def changed_settings(recorded: dict, now: dict[str, float], prefix: str = "") -> list[str]:
+    """"prefix+name: recorded -> now" for each recorded setting that differs from `now`'s;
+    settings the record lacks (an older card) are not compared."""
+
+    def differs(old, current) -> bool:  # a value that is not a number cannot vouch
+        return not isinstance(old, (int, float)) or not math.isclose(old, current)
+
+    return [f"{prefix}{name}: {recorded[name]} -> {now[name]}" for name in now
+            if name in recorded and differs(recorded[name], now[name])]
 
 
 class Verdict(str, enum.Enum):

@@ -55,3 +55,39 @@ def test_summarize_keys():
     out = metrics.summarize([0, 1], [0.1, 0.9], [0.1, 0.9])
     assert out["n"] == 2 and out["auc"] == 1.0 and out["accuracy"] == 1.0
     assert metrics.tpr_at_fpr([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], 0.0) == 0.5
+
+
+def naive_bootstrap(y, s, reps, seed):
+    """The textbook resampling the fast one must match: draw each class with replacement."""
+    rng = np.random.default_rng(seed)
+    y, s = np.asarray(y), np.asarray(s)
+    fake, real = s[y == 1], s[y == 0]
+    aucs = []
+    for _ in range(reps):
+        f, r = rng.choice(fake, len(fake)), rng.choice(real, len(real))
+        aucs.append(metrics.auc(np.r_[np.ones(len(f)), np.zeros(len(r))], np.r_[f, r]))
+    return np.percentile(aucs, [2.5, 97.5])
+
+
+def test_auc_interval_matches_a_plain_bootstrap_and_holds_the_auc():
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(12), np.zeros(30)]
+    s = np.r_[rng.normal(1.0, 1.0, 12), rng.normal(0.0, 1.0, 30)]
+    low, high = metrics.auc_interval(y, s, reps=4000)
+    assert low < metrics.auc(y, s) < high
+    np.testing.assert_allclose([low, high], naive_bootstrap(y, s, 4000, 7), atol=0.03)
+    assert metrics.auc_interval(y, s, reps=4000) == (low, high)  # seeded: the same each run
+
+
+def test_auc_interval_narrows_with_more_files_and_degenerates_sensibly():
+    rng = np.random.default_rng(4)
+
+    def width(n):
+        y = np.r_[np.ones(n), np.zeros(n)]
+        s = np.r_[rng.normal(0.7, 1.0, n), rng.normal(0.0, 1.0, n)]
+        low, high = metrics.auc_interval(y, s)
+        return high - low
+
+    assert width(200) < width(8) / 2
+    assert metrics.auc_interval([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]) == (1.0, 1.0)  # separated
+    assert all(math.isnan(v) for v in metrics.auc_interval([1, 1], [0.2, 0.3]))

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from agent.cli import main
+from agent.config import QualityConfig
 from engines.perturbations import TYPES
 
 
@@ -85,6 +86,7 @@ def test_eval_prints_a_table_and_writes_json(capsys, media_set, tmp_path, pack_e
     report = json.loads(out_json.read_text())
     assert report["protocol"]["analysis_fps"] == 5.0 and report["protocol"]["max_seconds"] == 1.0
     assert report["protocol"]["models"] == {"spatial": "plumbing@0.0.1"}
+    assert report["protocol"]["quality"] == QualityConfig().model_dump()  # the gate that judged
     assert all(r["frames_analysed"] <= 6 for r in report["files"] if r["kind"] == "video")
 
 
@@ -158,7 +160,9 @@ def test_write_card_puts_the_figures_and_the_command_in_the_pack_card(capsys, me
     assert str(media_set.manifest.parent) not in text  # no machine paths in a card
     report = json.loads(out_json.read_text())
     video = report["by_kind"]["video"]["video"]
-    assert f"| all videos | {video['n_fake']} | {video['auc']:.3f} |" in text
+    assert f"max_yaw {report['protocol']['quality']['max_yaw']:g}" in text  # the gate it ran with
+    low, high = video["auc_ci95"]
+    assert f"| all videos | {video['n_fake']} | {video['auc']:.3f} ({low:.3f}-{high:.3f}) |" in text
 
     code, _, _ = verity_eval(capsys, "--manifest", str(media_set.manifest), "--sweep", "--types", "blur",
                              "--levels", "1", "--max-seconds", "1", "--write-card")

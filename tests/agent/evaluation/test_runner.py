@@ -82,6 +82,9 @@ def test_scores_follow_the_frame_then_video_protocol(clean):
     y = [int(r["label"] == "fake") for r in rows]
     s = [r["video_score"] for r in rows]
     assert report["overall"]["video"]["auc"] == pytest.approx(metrics.auc(y, s), abs=1e-3)
+    low, high = report["overall"]["video"]["auc_ci95"]  # resampled files: around the AUC
+    assert low <= report["overall"]["video"]["auc"] <= high
+    assert [low, high] == pytest.approx(list(metrics.auc_interval(y, s)), abs=1e-3)
     accuracy = np.mean([(p >= report["protocol"]["threshold"]) == bool(t) for p, t in zip(s, y)])
     assert report["overall"]["video"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
     assert report["overall"]["frame"]["n"] == sum(r["frames_judged"] for r in rows)
@@ -183,7 +186,8 @@ def test_json_document_has_the_documented_keys(clean):
     ]
     assert set(document["overall"]) == {"frame", "video"}
     metric_keys = {"n", "n_fake", "n_real", "auc", "ap", "eer", "accuracy", "log_loss"}
-    assert set(document["overall"]["video"]) == metric_keys
+    assert set(document["overall"]["frame"]) == metric_keys
+    assert set(document["overall"]["video"]) == metric_keys | {"auc_ci95"}
     assert len(document["files"]) == 6
     # The README documents every key a user will find.
     readme = README.read_text()

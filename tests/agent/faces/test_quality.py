@@ -26,6 +26,10 @@ def test_blurred_dark_small_and_turned_faces_fail_with_reasons(astronaut, detect
     dark = (crop * 0.08).astype(np.uint8)
     assert "too_dark" in gate.assess(dark, keypoints).reasons
     assert "too_small" in gate.assess(crop, keypoints * 0.12).reasons
+    eye_distance = keypoints[1, 0] - keypoints[0, 0]
     turned = keypoints.copy()
-    turned[2, 0] += 0.6 * (keypoints[1, 0] - keypoints[0, 0])  # nose far to one side
+    turned[2, 0] += 1.2 * gate.config.max_yaw * eye_distance  # nose past the limit, to one side
     assert "turned_away" in gate.assess(crop, turned).reasons
+    slightly = keypoints.copy()
+    slightly[2, 0] += 0.5 * gate.config.max_yaw * eye_distance  # half way: still judged
+    assert gate.assess(crop, slightly).ok

@@ -15,6 +15,7 @@ def test_shipped_cards_were_calibrated_with_the_default_settings(caplog):
         assert rolling["half_life_s"] == config.scoring.half_life_s
         assert rolling["min_duration_s"] == config.scoring.min_duration_s
         assert rolling["analysis_fps"] == config.ingest.analysis_fps
+        assert card.alert_threshold.measured["quality"] == config.faces.quality.model_dump()
         with caplog.at_level(logging.WARNING, logger="agent.pipeline"):
             Pipeline(config)
         assert "calibrated" not in caplog.text
@@ -34,3 +35,14 @@ def test_other_rolling_settings_are_allowed_with_a_warning_naming_them(caplog, m
     with caplog.at_level(logging.WARNING, logger="agent.pipeline"):
         Pipeline(load_config(scoring={"half_life_s": 0.8, "threshold": 0.9}))  # the user's own
     assert "calibrated" not in caplog.text
+
+
+def test_another_quality_gate_is_allowed_with_a_warning_naming_it(caplog, monkeypatch):
+    # The gate decides which faces are scored at all, so the false-alarm rate depends on it.
+    monkeypatch.setattr(runner, "_calibration_warnings", set())
+    default = load_config().faces.quality.max_yaw
+    config = load_config(faces={"quality": {"max_yaw": default / 2}})
+    with caplog.at_level(logging.WARNING, logger="agent.pipeline"):
+        pipeline = Pipeline(config)
+    assert pipeline.threshold == pipeline.scorer.threshold
+    assert f"faces.quality.max_yaw: {default} -> {default / 2}" in caplog.text
