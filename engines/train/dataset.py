@@ -33,13 +33,14 @@ class FaceBank:
     methods: list[str]
     groups: list[str]
     kinds: list[str]
+    interocular: np.ndarray | None = None  # (K,) eye distance in the source frame, pixels
 
     def __len__(self) -> int:
         return len(self.crops)
 
     @classmethod
     def load(cls, paths: list[Path], *, require_mesh: bool) -> FaceBank:
-        crops, mesh, file_index, frame = [], [], [], []
+        crops, mesh, file_index, frame, interocular = [], [], [], [], []
         files, labels, methods, groups, kinds = [], [], [], [], []
         for path in paths:
             d = load_cached(path)
@@ -57,12 +58,14 @@ class FaceBank:
             crops.append(d["crops"][keep])
             mesh.append(d["mesh"][keep])
             frame.append(d["frame"][keep])
+            interocular.append(np.asarray(d["interocular"], np.float32)[keep])
             file_index.append(np.full(int(keep.sum()), fi, np.int32))
         if not crops:
             raise ValueError("no faces in the given cache files")
         return cls(
             np.concatenate(crops), np.concatenate(mesh), np.concatenate(file_index),
             np.concatenate(frame), files, labels, methods, groups, kinds,
+            np.concatenate(interocular),
         )
 
     def sample_weights(self, power: float = 0.5) -> np.ndarray:
@@ -153,9 +156,12 @@ class PairDataset:
 
     def __init__(self, bank: FaceBank, maker: PairMaker, fakes: FaceBank | None = None,
                  fake_share: float = 0.0, fake_maker: FakePairMaker | None = None,
-                 fake_partner: str = "any") -> None:
-        """fake_partner: which reals face a trained fake: "any" (the planned face) or
-        "same_kind" (a real of the fake's kind: stills against stills)."""
+                 fake_partner: str = "any", partner_min_interocular: float = 0.0) -> None:
+        """fake_partner: which reals face a trained fake: "any" (any real face) or "same_kind"
+        (a real of the fake's kind: stills against stills). partner_min_interocular: only
+        real faces at least this large in their source (eye distance, px) face a trained fake,
+        so that a sharp generated still never meets an upsampled, blurrier small face, whose
+        softness would become the cue."""
         if fake_share > 0 and (fakes is None or fake_maker is None or not len(fakes)):
             raise ValueError("fake_share > 0 needs a bank of trained fakes (split.train_fakes)")
         if fake_partner not in ("any", "same_kind"):
@@ -163,12 +169,20 @@ class PairDataset:
         self.bank, self.maker = bank, maker
         self.fakes, self.fake_share, self.fake_maker = fakes, fake_share, fake_maker
         self.partners: dict[str, np.ndarray] = {}
-        if fake_share > 0 and fake_partner == "same_kind":
+        if fake_share > 0 and (fake_partner == "same_kind" or partner_min_interocular > 0):
             kinds = np.array(bank.kinds)[bank.file_index]
+            large = np.ones(len(bank), bool)
+            if partner_min_interocular > 0:
+                if bank.interocular is None:
+                    raise ValueError("partner_min_interocular needs the faces' eye distances")
+                large = bank.interocular >= partner_min_interocular
             for kind in sorted(set(fakes.kinds)):
-                idx = np.flatnonzero(kinds == kind)
+                of_kind = (kinds == kind) if fake_partner == "same_kind" else True
+                idx = np.flatnonzero(large & of_kind)
                 if not len(idx):
-                    raise ValueError(f"fake_partner same_kind: no real {kind} faces to train on")
+                    raise ValueError(f"fake_partner {fake_partner} (eye distance >= "
+                                     f"{partner_min_interocular:g} px): no real faces to pair a "
+                                     f"{kind} fake with")
                 self.partners[kind] = idx
 
     def __len__(self) -> int:

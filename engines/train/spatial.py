@@ -150,7 +150,8 @@ def train_model(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, in
     dataset = PairDataset(bank, maker, fakes, float(tcfg.get("fake_share", 0.0)),
                           FakePairMaker(loose, target, aug,
                                         float(tcfg.get("fake_colour_match_p", 0.0))),
-                          str(tcfg.get("fake_partner", "any")))
+                          str(tcfg.get("fake_partner", "any")),
+                          float(tcfg.get("fake_partner_min_interocular", 0.0)))
     weights = bank.sample_weights(float(tcfg.get("file_balance_power", 0.5)))
     batch_pairs = int(tcfg.get("batch_pairs", 32))
     steps = int(tcfg.get("steps_per_epoch", 0)) or max(1, len(bank) // batch_pairs)
@@ -322,7 +323,8 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     mon_sub = FaceBank(val_real_bank.crops[np.sort(mon_idx)], val_real_bank.mesh[np.sort(mon_idx)],
                        val_real_bank.file_index[np.sort(mon_idx)], val_real_bank.frame[np.sort(mon_idx)],
                        val_real_bank.files, val_real_bank.labels, val_real_bank.methods,
-                       val_real_bank.groups, val_real_bank.kinds)
+                       val_real_bank.groups, val_real_bank.kinds,
+                       val_real_bank.interocular[np.sort(mon_idx)])
     mon_fake = sbi_crops(mon_sub, loose, target, seed + 1)
 
     # With trained fakes: also their validation faces (other images of the same generators)

@@ -11,7 +11,10 @@ window of T consecutive analysed frames.
 - lower:       the same on the lower-face hull only (mouth and jaw: lip-sync fakes);
 - drift:       the blend strength drifts across the window (ratio r0 -> r1);
 - partial:     only a contiguous span of the frames is blended (a fake that comes and goes);
-- independent: fresh parameters every frame (strong flicker).
+- independent: fresh parameters every frame (strong flicker);
+- reenact:     no blend of colours: one frame of the window warped onto every frame's
+               landmarks (engines.synthesis.reenact): texture that sticks while the geometry
+               moves, as talking-head generators animate a source image.
 
 The pair is then jittered and augmented identically (one crop jitter per window plus a small
 per-frame tracking jitter; colour, downscale, blur, noise, JPEG drawn once per window, noise
@@ -30,11 +33,12 @@ import numpy as np
 
 from engines.data.clips import load_clip, window_starts
 from engines.faces.align import AlignSpec, similarity_from_points
+from engines.synthesis.reenact import ReenactParams, reenact_window, resample
 from engines.synthesis.sbi import SBIConfig, SBIParams, self_blend
 from engines.train.augment import AugmentConfig, jitter_matrix, shared_colour
 from engines.train.overlays import composite, random_overlay
 
-VARIANTS = ("clip", "lower", "drift", "partial", "independent")
+VARIANTS = ("clip", "lower", "drift", "partial", "independent", "reenact")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class WindowFakeConfig:
     mesh_smooth: float = 1.0  # Gaussian sigma (frames) of the mesh over time; 0: raw mesh
     partial_min: int = 2  # shortest blended span (frames)
     track_jitter: float = 0.01  # per-frame crop jitter (face units, s.d. at most)
+    reenact_full_p: float = 0.5  # reenact: share of whole-head re-renders (else face pastes)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> WindowFakeConfig:
@@ -214,6 +219,11 @@ def blend_window(
         names = [v for v in VARIANTS if fakes.variants.get(v, 0) > 0]
         p = np.array([fakes.variants[v] for v in names], np.float64)
         variant = names[int(rng.choice(len(names), p=p / p.sum()))]
+    if variant == "reenact":
+        re_params = ReenactParams.sample(rng, fakes.reenact_full_p)
+        fake, masks, ref = reenact_window(np.asarray(crops), mesh, re_params, rng)
+        return fake, masks, {"variant": variant, "mode": re_params.mode, "reference": ref,
+                             "blended": t - 1}
     params = SBIParams.sample(rng, sbi)
     if variant == "lower":
         params = replace(params, hull="lower")
@@ -330,6 +340,8 @@ class WindowMaker:
 
     def __call__(self, crops: np.ndarray, mesh: np.ndarray, rng: np.random.Generator):
         fake, masks, info = blend_window(crops, mesh, rng, self.sbi, self.fakes)
+        if info["variant"] == "reenact" and rng.random() < 0.5:
+            crops = resample(np.asarray(crops), rng)  # the warp's resampling is no label
         t, size = len(crops), self.target.size
         mats = window_matrices(self.loose, self.target, rng, self.aug, t, self.fakes.track_jitter)
         real_c, fake_c, mask_c = [], [], []

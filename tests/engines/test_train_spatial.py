@@ -142,3 +142,24 @@ def test_padding_beyond_a_generated_still_is_shared_by_its_real_partner():
     assert black_f.any() and np.array_equal(black_r, black_f)
     # The rest of the real is untouched but for the one-pixel soft edge of the padding.
     assert (r[~black_r] == 120).all(axis=1).mean() > 0.95
+
+
+def test_a_trained_fake_faces_only_reals_as_large_as_a_still_when_asked():
+    # Small faces are upsampled to the crop, hence softer: paired with sharp generated stills,
+    # softness would become the cue. With a minimum eye distance, only large reals partner.
+    bank, fakes = _bank(), _bank(4)
+    bank.interocular = np.array([20.0, 30.0, 60.0, 70.0, 25.0, 90.0], np.float32)
+    fakes.crops[:] = 255 - fakes.crops
+    maker = PairMaker(LOOSE, TARGET, SBIConfig(), AugmentConfig())
+    plain = AugmentConfig(jitter_rotate=0, jitter_scale=(1, 1), jitter_translate=0, hflip_p=0,
+                          color_p=0, jpeg_p=0, resize_p=0, blur_p=0, noise_p=0, cutout_p=0)
+    data = PairDataset(bank, maker, fakes, 1.0, FakePairMaker(LOOSE, TARGET, plain),
+                       partner_min_interocular=48)
+    large = center_crop(bank.crops[[2, 3, 5]], LOOSE, TARGET)
+    for i in range(12):
+        (pair, _, known) = data[(i % len(bank), 500 + i)]
+        real = pair[0].numpy()
+        assert not known and any(np.abs(real.astype(int) - c.astype(int)).mean() < 1 for c in large)
+    with pytest.raises(ValueError, match="no real faces"):
+        PairDataset(bank, maker, fakes, 1.0, FakePairMaker(LOOSE, TARGET, plain),
+                    partner_min_interocular=100)
