@@ -311,7 +311,10 @@ def eval_command(args: argparse.Namespace) -> int:
 
         command = cards.command_line(_argv(args), evaluator.scorer.temporal is None
                                      and ModelsConfig().temporal is not None)
-        card_md = evaluator.scorer.decision_pack.folder / "MODEL_CARD.md"
+        # A stills-only run measured the pack that judges stills; otherwise the deciding one.
+        scorer = evaluator.scorer
+        pack = scorer.still_pack if args.kind == "image" else scorer.decision_pack
+        card_md = pack.folder / "MODEL_CARD.md"
         if args.sweep:
             cards.write_section(card_md, cards.SWEEP_TITLE, cards.sweep_body(
                 format_sweep(document), command, document["protocol"]["wall_time_s"]))

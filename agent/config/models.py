@@ -24,6 +24,13 @@ class ModelsConfig(BaseModel):
         "spatial pack they were fitted with: another spatial pack needs null here or a refit.",
     )
 
+    stills: str | None = Field(
+        None,
+        description="Model pack (name or folder, role spatial) that judges still images "
+        "(photos, `verity score photo.jpg`, image files in `verity eval`), at its own card's "
+        "threshold; null: the spatial model judges them too. Video frames never use it.",
+    )
+
     temporal_mode: Literal["continuous", "escalation"] = Field(
         "continuous",
         description="continuous: the temporal model judges every track; escalation: only tracks "
@@ -56,7 +63,7 @@ class ModelsConfig(BaseModel):
         description="Where built TensorRT engines are kept, keyed by model, TensorRT and GPU.",
     )
 
-    @field_validator("temporal", mode="before")
+    @field_validator("temporal", "stills", mode="before")
     @classmethod
     def _none_spelled_out(cls, value):
         # From the environment (VERITY_MODELS__TEMPORAL=none) null can only come as a word.

@@ -11,6 +11,10 @@ otherwise it is the spatial model's calibrated probability.
 When the spatial pack ships an out-of-distribution check (engines.ood) and the engine serves
 the embedding, each crop's distance to the training faces is measured too; a crop beyond the
 pack's threshold is flagged, and the pipeline reports that face as `unknown`.
+
+Still images have no window: they are judged by `models.stills` when configured (a per-crop
+pack trained for photos, with its own crop, calibration, threshold and out-of-distribution
+check), else by the spatial model.
 """
 
 from __future__ import annotations
@@ -89,20 +93,14 @@ class FaceScorer:
                     "card (training.fusion); retrain it or set models.temporal: null"
                 )
             self._check_fusion_partner()
-        self.ood: OODStats | None = None
-        if config.ood_check and self.spatial_pack.card.ood is not None:
-            if self.spatial.has_embedding:
-                try:
-                    self.ood = OODStats.load(self.spatial_pack.ood_path)
-                except (OSError, ValueError, KeyError) as exc:
-                    raise PackError(
-                        f"model pack {self.spatial_pack.folder}: out-of-distribution file "
-                        f"{self.spatial_pack.card.ood.file} is unreadable ({exc}); restore it or "
-                        "set models.ood_check: false"
-                    ) from exc
-            else:
-                log.warning("out-of-distribution check off: the %s engine of %s serves logits "
-                            "only", self.spatial.runtime, self.spatial_pack.id)
+        self.ood = self._ood(self.spatial_pack, self.spatial)
+        self.stills_pack: ModelPack | None = None
+        self.stills: Engine | None = None
+        self.stills_ood: OODStats | None = None
+        if config.stills:
+            self.stills_pack = self._load(config.stills, "stills", expect_role="spatial")
+            self.stills = self._engine(self.stills_pack)
+            self.stills_ood = self._ood(self.stills_pack, self.stills)
         self._windows: dict[TrackKey, _Window] = {}
         self.inference_seconds = 0.0
         self.crops_scored = 0
@@ -111,6 +109,24 @@ class FaceScorer:
         if self.temporal_pack is not None:
             log.info("temporal model %s on %s (%s, every %d frames)", self.temporal_pack.id,
                      self.temporal.runtime, config.temporal_mode, config.temporal_stride)
+        if self.stills_pack is not None:
+            log.info("stills model %s on %s", self.stills_pack.id, self.stills.runtime)
+
+    def _ood(self, pack: ModelPack, engine: Engine) -> OODStats | None:
+        """The pack's out-of-distribution check, when shipped, enabled and servable."""
+        if not self.config.ood_check or pack.card.ood is None:
+            return None
+        if not engine.has_embedding:
+            log.warning("out-of-distribution check off: the %s engine of %s serves logits only",
+                        engine.runtime, pack.id)
+            return None
+        try:
+            return OODStats.load(pack.ood_path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise PackError(
+                f"model pack {pack.folder}: out-of-distribution file {pack.card.ood.file} is "
+                f"unreadable ({exc}); restore it or set models.ood_check: false"
+            ) from exc
 
     def _check_fusion_partner(self) -> None:
         """The fusion weights and the fused alert threshold hold for the spatial model they
@@ -125,14 +141,15 @@ class FaceScorer:
                 f"{self.config.spatial}) or set models.temporal: null (spatial only)"
             )
 
-    def _load(self, name: str, role: str) -> ModelPack:
+    def _load(self, name: str, setting: str, expect_role: str | None = None) -> ModelPack:
+        role = expect_role or setting
         try:
             pack = resolve_pack(name)
-        except PackError as exc:  # say which setting named it: two packs are configured
-            raise PackError(f"models.{role}: {exc}") from exc
+        except PackError as exc:  # say which setting named it: several packs are configured
+            raise PackError(f"models.{setting}: {exc}") from exc
         if pack.card.role != role:
             raise PackError(
-                f"models.{role}: pack {pack.id} has role {pack.card.role!r}, not {role!r}"
+                f"models.{setting}: pack {pack.id} has role {pack.card.role!r}, not {role!r}"
             )
         return pack
 
@@ -159,16 +176,32 @@ class FaceScorer:
         return _alert_threshold(self.decision_pack)
 
     @property
+    def still_role(self) -> str:
+        """Which model judges stills: "stills" when configured, else "spatial"."""
+        return "stills" if self.stills_pack is not None else "spatial"
+
+    @property
+    def still_pack(self) -> ModelPack:
+        return self.stills_pack or self.spatial_pack
+
+    @property
+    def still_align_spec(self) -> AlignSpec:
+        return self.still_pack.card.input.align
+
+    @property
     def still_threshold(self) -> float:
-        """The threshold for a still: it has no window, so its probability is the spatial
-        model's alone and the spatial card's threshold applies, with or without fusion."""
-        return _alert_threshold(self.spatial_pack)
+        """The threshold for a still: it has no window, so its probability is one per-crop
+        model's alone (the stills model, else the spatial one) and that card's threshold
+        applies, with or without fusion."""
+        return _alert_threshold(self.still_pack)
 
     @property
     def model_ids(self) -> dict[str, str]:
         ids = {"spatial": self.spatial_pack.id}
         if self.temporal_pack is not None:
             ids["temporal"] = self.temporal_pack.id
+        if self.stills_pack is not None:
+            ids["stills"] = self.stills_pack.id
         return ids
 
     # -- spatial ----------------------------------------------------------------------------
@@ -198,10 +231,33 @@ class FaceScorer:
         return calibrate(self.spatial_logits(crops), self.spatial_pack.card.calibration)
 
     def spatial_judgements(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(calibrated probabilities, out-of-distribution flags) for one-off crops (stills)."""
+        """(calibrated probabilities, out-of-distribution flags) of the spatial model for
+        one-off crops."""
         logits, distances = self._spatial(crops, self.ood is not None)
         flags = distances > self.ood.threshold if distances is not None else np.zeros(len(crops), bool)
         return calibrate(logits, self.spatial_pack.card.calibration), flags
+
+    def still_judgements(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, out-of-distribution flags) for the faces of a still,
+        cropped with `still_align_spec`: the stills model's when configured."""
+        if self.stills is None:
+            return self.spatial_judgements(crops)
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, bool)
+        started = time.perf_counter()
+        chunks = [crops[i : i + self.config.max_batch]
+                  for i in range(0, len(crops), self.config.max_batch)]
+        flags = np.zeros(len(crops), bool)
+        if self.stills_ood is not None:
+            outs = [self.stills.infer_with_embedding(c) for c in chunks]
+            logits = np.concatenate([o[0] for o in outs])
+            distances = self.stills_ood.distances(np.concatenate([o[1] for o in outs]))
+            flags = distances > self.stills_ood.threshold
+        else:
+            logits = np.concatenate([self.stills.infer(c) for c in chunks])
+        self.inference_seconds += time.perf_counter() - started
+        self.crops_scored += len(crops)
+        return calibrate(logits, self.stills_pack.card.calibration), flags
 
     # -- both, per track --------------------------------------------------------------------
     def score(

@@ -82,12 +82,12 @@ def judge_image(
         detections = detections[np.argsort(-detections.interocular)[:max_faces]]
     if not len(detections):
         return []
-    crops = align_faces(image, detections.keypoints, scorer.align_spec)
+    crops = align_faces(image, detections.keypoints, scorer.still_align_spec)
     reports = [gate.assess(c, k) for c, k in zip(crops, detections.keypoints)]
     ok = [i for i, r in enumerate(reports) if r.ok]
     probabilities = np.full(len(crops), np.nan, np.float32)
     if ok:
-        probabilities[ok], unlike_training = scorer.spatial_judgements(crops[ok])
+        probabilities[ok], unlike_training = scorer.still_judgements(crops[ok])
         for i in np.asarray(ok)[unlike_training]:  # the model cannot judge it: unknown
             probabilities[i] = np.nan
             reports[i] = replace(reports[i], ok=False, reasons=(*reports[i].reasons, OOD_REASON))
@@ -116,7 +116,8 @@ def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreRepo
             frames_unknown=int(face.probability is None),
             unknown_reasons=dict(collections.Counter(face.reasons)),
             mean_probability=face.probability,
-            mean_by_model={"spatial": face.probability} if face.probability is not None else {},
+            mean_by_model=({scorer.still_role: face.probability}
+                           if face.probability is not None else {}),
             max_rolling_score=face.probability,
             first_seen=0.0,
             last_seen=0.0,

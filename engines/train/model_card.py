@@ -181,6 +181,7 @@ def write_model_card(pack_dir: Path, card: ModelCard, results: dict, config_path
         f"{_fmt(sanity.get('real_jpeg75'))})",
         f"- self-blended astronaut, JPEG q75: p = {', '.join(_fmt(x) for x in sanity.get('sbi_jpeg75', []))}",
         f"- threshold: {card.threshold:.4f}",
+        *_portrait_lines(m.get("real_portraits")),
         "",
         "## Speed (ONNX Runtime, CPU)",
         "",
@@ -237,3 +238,18 @@ def write_model_card(pack_dir: Path, card: ModelCard, results: dict, config_path
     path = pack_dir / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _portrait_lines(portraits: dict | None) -> list[str]:
+    """The real-portrait check (engines.train.evaluate.real_portraits), when measured."""
+    if not portraits:
+        return []
+    lines = ["", "Real portraits never seen in training (false alarms on photos): "
+             + portraits["protocol"] + ".", "",
+             "| photo | eye distance (px) | p at native size | p as a normalised still |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {r['image']} | {r['eye_px']:g} | {r['p_native']:.3f} | {r['p_still']:.3f} |"
+              for r in portraits["faces"]]
+    lines += ["", f"{portraits['above_threshold']} of {portraits['scored']} scores at or above "
+              "the threshold."]
+    return lines

@@ -269,6 +269,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         fit_calibration,
         pick_threshold,
         protocol_metrics,
+        real_portraits,
         sbi_crops,
         score_bank,
     )
@@ -402,6 +403,10 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     # 6. Demo sanity check and speed.
     sanity = demo_sanity(ort_scorer, target, temperature, bias, seed=seed)
+    portraits = real_portraits(ort_scorer, target, temperature, bias, threshold,
+                               cache_spec.still_interocular, cache_spec.still_jpeg_quality)
+    log.info("real portraits: %d of %d scores at or above the threshold",
+             portraits["above_threshold"], portraits["scored"])
     speed = benchmark(onnx_path, target.size, (1, 16), seconds=2.0)
     log.info("demo sanity: %s", json.dumps(sanity))
     ood_spec = None
@@ -498,6 +503,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "protocol": protocol,
         "validation": {k: v for k, v in results.items() if k != "per_file"},
         "demo_sanity": sanity,
+        "real_portraits": portraits,
         "speed_onnxruntime_cpu": {**speed, "cpu": platform.processor() or platform.machine(),
                                   "cores": os.cpu_count()},
     }
