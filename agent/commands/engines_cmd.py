@@ -4,6 +4,8 @@
   verity engines build [--pack NAME]  build the TensorRT FP16 engine ahead of time (GPU hosts;
                                       a Jetson takes minutes to tens of minutes per model)
   verity engines check-fp16           FP32 vs FP16 agreement, measured on this CPU
+  verity engines check-portraits      false alarms on real portrait photos that ship in installed
+                                      packages (never in training), per-crop packs
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ def register(subparsers) -> None:
     check.add_argument("--samples", type=int, default=64, help="face crops to compare")
     add_config_args(check)
     check.set_defaults(handler=check_command)
+    portraits = sub.add_parser(
+        "check-portraits", help="score real portrait photos (false alarms) with a per-crop pack")
+    portraits.add_argument(
+        "--pack", action="append",
+        help="pack name or folder (default: the configured spatial and stills models)")
+    add_config_args(portraits)
+    portraits.set_defaults(handler=portraits_command)
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -95,6 +104,44 @@ def check_command(args: argparse.Namespace) -> int:
         print(report.summary())
         worst = max(worst, report.flips)
     return 1 if worst else 0
+
+
+def portraits_command(args: argparse.Namespace) -> int:
+    """Exit 1 when a real portrait's face reaches the threshold the agent would judge it at."""
+    setup_logging(args.log_level or "WARNING")
+    from engines.export import onnx_logits, onnx_session
+    from engines.registry import PackError, resolve_pack
+    from engines.train.evaluate import real_portraits
+
+    config = config_from_args(args)
+    stills = [config.models.stills] if config.models.stills else []
+    names = args.pack or [config.models.spatial] + stills
+    try:
+        packs = [resolve_pack(name) for name in names]
+    except PackError as exc:
+        raise CommandError(str(exc)) from None
+    alarms = 0
+    for pack in packs:
+        if pack.card.input.frames != 1:
+            print(f"{pack.id}: skipped (sequence model: photos have no window)")
+            continue
+        card = pack.card
+        threshold = card.alert_threshold.value if card.alert_threshold else card.threshold
+        session = onnx_session(pack.onnx_path)
+        result = real_portraits(lambda crops: onnx_logits(session, crops), card.input.align,
+                                card.calibration.temperature, card.calibration.bias, threshold)
+        if not result["faces"]:
+            raise CommandError("no portrait photo found: skimage, matplotlib or insightface "
+                               "must be installed", code=1)
+        print(f"{pack.id}: threshold {threshold:.4f}")
+        for row in result["faces"]:
+            flag = "  FALSE ALARM" if max(row["p_native"], row["p_still"]) >= threshold else ""
+            print(f"  {row['image']:26} eye {row['eye_px']:5.1f} px  p {row['p_native']:.3f} "
+                  f"(as a normalised still {row['p_still']:.3f}){flag}")
+        print(f"  {result['above_threshold']} of {result['scored']} scores at or above the "
+              "threshold")
+        alarms += result["above_threshold"]
+    return 1 if alarms else 0
 
 
 def _threshold(card) -> str:
