@@ -79,6 +79,7 @@ def eval_body(report: dict, command: str) -> str:
         lines.append(f"| {family} | {block['video']['n_fake']} | {_auc_with_interval(block)} | "
                      f"{_f(block['frame']['auc'])} | {block.get('unknown_files', 0)} of "
                      f"{block.get('files')} |")
+    lines += _model_table(report)
     lines += [
         "",
         f"Unknown: {unknown['files']:.1%} of files (real {unknown['real_files']:.1%}, fake "
@@ -87,6 +88,25 @@ def eval_body(report: dict, command: str) -> str:
         "reals resampled separately (2000 resamples).",
     ]
     return "\n".join(lines)
+
+
+def _model_table(report: dict) -> list[str]:
+    """Video AUC of each member on its own next to the fused score (when models were fused)."""
+    models = report.get("by_model", {})  # reports written before it was recorded lack it
+    if len(models) < 2:
+        return []
+    families = list(report["per_family"])
+    rows = [("fused (the agent's score)", report["overall"], report["per_family"])]
+    rows += [(f"{role} alone", block["overall"], block["per_family"])
+             for role, block in models.items()]
+    lines = ["", ("Each model's own calibrated probability in place of the fusion, on the faces "
+                  "it judged (temporal: once a track has a full window), video AUC:"), "",
+             "| score | all | " + " | ".join(families) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in families) + " |"]
+    for name, overall, per_family in rows:
+        cells = [_f(per_family[f]["video"]["auc"]) if f in per_family else "n/a" for f in families]
+        lines.append(f"| {name} | {_f(overall['video']['auc'])} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def sweep_body(table_text: str, command: str, wall_s: float) -> str:

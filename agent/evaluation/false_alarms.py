@@ -62,11 +62,11 @@ def record_clip(item: EvalItem, config: VerityConfig, detector, scorer: FaceScor
     tracks: dict[int, TrackSeries] = {}
     first_last: list[float] = []
 
-    def collect(observations, probabilities) -> None:
-        for obs, p in zip(observations, probabilities):
+    def collect(observations, scores) -> None:
+        for obs, score in zip(observations, scores):
             series = tracks.setdefault(obs.track.id, TrackSeries(item.rel, obs.track.id))
             series.times.append(obs.frame.time)
-            series.probabilities.append(float(p))
+            series.probabilities.append(score.fused if score is not None else float("nan"))
             first_last.append(obs.frame.time)
 
     stream = StreamConfig(url=str(item.path), kind="file", id="calibrate", max_seconds=max_seconds)

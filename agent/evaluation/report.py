@@ -19,6 +19,10 @@ The JSON document of one run (`build_report`), keys in order:
   of its AUC, files resampled within each class, 2000 resamples, seed 0, [null, null] with one
   class); per_method/per_family blocks add files and
   unknown_files (that method's fakes). NaN (one class only) is written as null.
+- by_model: {role: {"files", "overall", "per_family"}} for each model the agent ran (spatial,
+  temporal, stills): the same metric blocks from that model's own calibrated probability
+  instead of the fusion, over the faces it judged (temporal: faces whose track had a full
+  window); files: the judged files it scored. What each member adds to the fused score.
 - agent_verdicts: {label: {real, fake, unknown}}: the agent's own verdicts per true label.
 - files: one row per file: path, label, method, kind, status (judged | unknown | missing |
   failed), verdict, video_score, frames_analysed, frames_judged, frames_unknown, faces,
@@ -36,6 +40,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
@@ -88,6 +93,26 @@ def metric_block(results: Iterable[FileResult], threshold: float,
     # Files are the independent unit: the interval resamples them (frames of a file move together).
     video["auc_ci95"] = [_round(v) for v in metrics.auc_interval(video_y, video_p)]
     return {"frame": summary(frame_y, frame_p, frame_at), "video": video}
+
+
+def model_roles(results: Iterable[FileResult]) -> list[str]:
+    """The model roles that judged any face among `results`, in a fixed order."""
+    seen = {role for r in results for scores in r.judged_by_model for role in scores}
+    order = ["spatial", "temporal", "stills"]
+    return [role for role in order if role in seen] + sorted(seen - set(order))
+
+
+def as_model(result: FileResult, role: str) -> FileResult:
+    """`result` as if `role`'s own probability were the agent's score: only the faces that
+    model judged (a file none of them is in becomes unknown)."""
+    if result.status != "judged":
+        return result
+    pairs = [(frame, scores[role])
+             for frame, scores in zip(result.judged_frames, result.judged_by_model)
+             if role in scores]
+    return replace(result, status="judged" if pairs else "unknown",
+                   judged_frames=[frame for frame, _ in pairs],
+                   judged_probabilities=[p for _, p in pairs])
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -199,8 +224,29 @@ def build_report(results: list[FileResult], *, threshold: float, protocol: dict,
         "per_family": {
             f: subset_block([r for r in fakes if r.item.family == f]) for f in families
         },
+        "by_model": {
+            role: _model_block([as_model(r, role) for r in evaluated], threshold, still_threshold)
+            for role in model_roles(evaluated)
+        },
         "agent_verdicts": verdicts,
         "files": [file_row(r) for r in results],
+    }
+
+
+def _model_block(results: list[FileResult], threshold: float, still_threshold: float) -> dict:
+    """One model's metrics: overall and per family, each family's fakes against all reals
+    it judged. Accuracy is at the agent's (fused) threshold, so mostly informative for AUC."""
+    judged = [r for r in results if r.status == "judged"]
+    reals = [r for r in judged if not r.item.is_fake]
+    families = sorted({r.item.family for r in judged if r.item.is_fake})
+    return {
+        "files": len(judged),
+        "overall": metric_block(judged, threshold, still_threshold),
+        "per_family": {
+            f: metric_block(reals + [r for r in judged if r.item.is_fake and r.item.family == f],
+                            threshold, still_threshold)
+            for f in families
+        },
     }
 
 
@@ -301,6 +347,29 @@ def _row(name: str, block: dict) -> str:
     return " | ".join(cells)
 
 
+def _model_lines(report: dict) -> list[str]:
+    """Video AUC per model next to the fused one; nothing when a single model decided."""
+    models = report.get("by_model", {})
+    if len(models) < 2:
+        return []
+    families = list(report["per_family"])
+    head = f"{'model':10} {'files':>5} {'all':>6}" + "".join(f" {_short(f, 22):>22}" for f in families)
+
+    def row(name: str, files: int, overall: dict, per_family: dict) -> str:
+        cells = [f"{name:10} {files:>5} {_fmt(overall['video']['auc']):>6}"]
+        cells += [f" {_fmt(per_family[f]['video']['auc']) if f in per_family else '-':>22}"
+                  for f in families]
+        return "".join(cells)
+
+    judged = report["counts"]["judged"]
+    lines = ["", "video AUC by model (each model's own probability, on the faces it judged):",
+             head, "-" * len(head),
+             row("fused", judged, report["overall"], report["per_family"])]
+    lines += [row(role, block["files"], block["overall"], block["per_family"])
+              for role, block in models.items()]
+    return lines
+
+
 def format_report(report: dict) -> str:
     """A plain-text summary of one run for the terminal."""
     c, u, p = report["counts"], report["unknown"], report["protocol"]
@@ -327,6 +396,7 @@ def format_report(report: dict) -> str:
     lines += [_row(f"kind {k}", b) for k, b in report["by_kind"].items()]
     lines += [_row(f"family {k}", b) for k, b in report["per_family"].items()]
     lines += [_row(f"method {k}", b) for k, b in report["per_method"].items()]
+    lines += _model_lines(report)
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     lines += [
         "",

@@ -105,6 +105,9 @@ class FileResult:
     judged_frames: list[int] = field(default_factory=list)
     judged_probabilities: list[float] = field(default_factory=list)
     """Per judged face: its frame number and calibrated fake probability."""
+    judged_by_model: list[dict[str, float]] = field(default_factory=list)
+    """Per judged face: each model's own calibrated probability, by role (spatial, temporal
+    once the track has a window, stills), of which judged_probabilities is the fusion."""
     error: str | None = None
     seconds: float = 0.0
 
@@ -243,6 +246,7 @@ class Evaluator:
         result.refused_reasons = dict(collections.Counter(r for f in faces for r in f.reasons))
         result.judged_frames = [0] * len(judged)
         result.judged_probabilities = judged
+        result.judged_by_model = [{self.scorer.still_role: p} for p in judged]
         verdicts = [f.verdict for f in faces]
         result.verdict = overall_verdict(verdicts)
         result.status = "judged" if result.judged_probabilities else "unknown"
@@ -271,16 +275,17 @@ class Evaluator:
         face_frames: set[int] = set()
         reasons: collections.Counter = collections.Counter()
 
-        def collect(observations, probabilities) -> None:
-            for obs, p in zip(observations, probabilities):
+        def collect(observations, scores) -> None:
+            for obs, score in zip(observations, scores):
                 result.faces += 1
                 face_frames.add(obs.frame.index)
-                if np.isnan(p):
+                if score is None:
                     result.faces_refused += 1
                     reasons.update(obs.quality.reasons)
                 else:
                     result.judged_frames.append(obs.frame.index)
-                    result.judged_probabilities.append(float(p))
+                    result.judged_probabilities.append(float(score.fused))
+                    result.judged_by_model.append(dict(score.by_role))
 
         stream = StreamConfig(url=str(path), kind="file", id="eval", max_seconds=self.max_seconds)
         config = self.config.model_copy(update={"streams": [stream]})

@@ -93,7 +93,8 @@ class Pipeline:
         listeners: Iterable[EventListener] = (),
         detector: FaceDetector | None = None,
         scorer: FaceScorer | None = None,
-        on_observations: Callable[[list[FaceObservation], np.ndarray], None] | None = None,
+        on_observations: Callable[[list[FaceObservation], list[FrameScore | None]], None]
+        | None = None,
         frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.config = config
@@ -104,6 +105,8 @@ class Pipeline:
             _warn_if_calibrated_otherwise(config, self.scorer.decision_pack)
         self.listeners = list(listeners)
         self.on_observations = on_observations
+        """Called every round with the analysed faces and each one's scores (None: refused by
+        the quality gate or out of distribution)."""
         self.frame_transform = frame_transform
         """Applied to every frame's image before analysis (evaluation perturbations)."""
         self.stats = PipelineStats()
@@ -236,10 +239,7 @@ class Pipeline:
         self.stats.faces_scored += len(judged)
         self.stats.faces_unknown += sum(score is None for score in scores)
         if self.on_observations is not None:
-            probabilities = np.array(
-                [s.fused if s is not None else np.nan for s in scores], np.float32
-            )
-            self.on_observations([obs for _, obs in observations], probabilities)
+            self.on_observations([obs for _, obs in observations], scores)
 
         for (slot, obs), score in zip(observations, scores):
             event = slot.book.update(

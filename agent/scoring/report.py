@@ -146,7 +146,7 @@ def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) ->
     reasons: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
     alerted: dict[int, list[float]] = collections.defaultdict(list)
 
-    def collect_reasons(observations, _probabilities) -> None:
+    def collect_reasons(observations, _scores) -> None:
         for obs in observations:
             reasons[obs.track.id].update(obs.quality.reasons)
 

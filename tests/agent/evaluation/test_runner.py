@@ -20,6 +20,7 @@ from agent.evaluation import (
     Perturbation,
     StillsPolicy,
     build_report,
+    format_report,
     read_eval_manifest,
     to_json,
 )
@@ -120,6 +121,41 @@ def test_stills_are_judged_at_the_spatial_threshold_when_a_temporal_model_fuses(
     assert report["by_kind"]["image"] == clean[1]["by_kind"]["image"]
 
 
+def test_each_fused_model_is_also_measured_on_its_own(plumbing_pack, detector, items, clean,
+                                                      tmp_path):
+    from tests.support.packs import temporal_plumbing_pack
+
+    temporal = temporal_plumbing_pack(tmp_path / "t")
+    config = load_config(models={"spatial": str(plumbing_pack), "temporal": str(temporal)})
+    fusing = Evaluator(config, detector=detector)
+    results = fusing.run(items)
+    report = build_report(results, threshold=fusing.threshold,
+                          still_threshold=fusing.still_threshold, protocol={})
+    assert list(report["by_model"]) == ["spatial", "temporal"]
+    # The spatial member scores as it does when it runs alone (same faces, same probabilities).
+    spatial, alone = report["by_model"]["spatial"]["overall"], clean[1]["overall"]
+    for level in ("frame", "video"):
+        assert spatial[level]["n"] == alone[level]["n"]
+        assert spatial[level]["auc"] == pytest.approx(alone[level]["auc"], abs=1e-4)
+    # The temporal model judges videos only, and only once a track has a full window of 8.
+    temporal_block = report["by_model"]["temporal"]
+    videos = [r for r in results if r.status == "judged" and r.item.kind == "video"]
+    assert temporal_block["files"] == len(videos)
+    assert temporal_block["overall"]["frame"]["n"] == sum(r.frames_judged - 7 for r in videos)
+    assert set(temporal_block["per_family"]) <= set(report["per_family"])
+    text = format_report(report)
+    assert "video AUC by model" in text
+    assert re.search(rf"^temporal\s+{len(videos)}\s", text, re.MULTILINE)
+    # The model card's section carries the same comparison.
+    from agent.evaluation.card_sections import eval_body
+
+    card = eval_body({**report, "protocol": {"analysis_fps": 10, "detector": {"type": "d"},
+                                             "detect_every": 3, "models": {}, "files": 6,
+                                             "wall_time_s": 1.0}}, "verity eval")
+    assert f"| spatial alone | {spatial['video']['auc']:.3f} |" in card
+    assert "| temporal alone |" in card
+
+
 def test_faces_refused_by_the_quality_gate_are_unknown(plumbing_pack, detector, items):
     strict = make_evaluator(plumbing_pack, detector, quality={"min_interocular_px": 1000})
     results = strict.run([i for i in items if i.rel in ("real.mp4", "face.jpg")])
@@ -182,7 +218,7 @@ def test_json_document_has_the_documented_keys(clean):
     document = json.loads(to_json(report), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert list(document) == [
         "schema", "protocol", "counts", "unknown", "overall", "by_kind", "per_method",
-        "per_family", "agent_verdicts", "files",
+        "per_family", "by_model", "agent_verdicts", "files",
     ]
     assert set(document["overall"]) == {"frame", "video"}
     metric_keys = {"n", "n_fake", "n_real", "auc", "ap", "eer", "accuracy", "log_loss"}
@@ -192,7 +228,8 @@ def test_json_document_has_the_documented_keys(clean):
     # The README documents every key a user will find.
     readme = README.read_text()
     documented = set(re.findall(r"[a-z_]+", readme))
-    keys = [*document, *document["counts"], *document["unknown"], *document["files"][0]]
+    keys = [*document, *document["counts"], *document["unknown"], *document["files"][0],
+            *document["by_model"]["spatial"]]
     for key in keys:
         assert key in documented, f"{key} is not in agent/evaluation/README.md"
     assert set(file_row(clean[0][0])) == set(document["files"][0])

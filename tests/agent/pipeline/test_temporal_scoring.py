@@ -12,7 +12,8 @@ from tests.support.packs import temporal_plumbing_pack
 def run(clip, **models):
     config = load_config(streams=[{"url": str(clip.path), "id": "c"}], models=models)
     seen = []
-    pipeline = Pipeline(config, on_observations=lambda obs, p: seen.extend(p.tolist()))
+    pipeline = Pipeline(config, on_observations=lambda obs, scores: seen.extend(
+        s.fused if s is not None else float("nan") for s in scores))
     pipeline.run()
     return pipeline, seen
 
