@@ -16,7 +16,10 @@ smear. This module makes that from real footage alone (a pseudo-fake, as SBI is 
 3. the warped reference replaces frame t inside a soft mask: the whole head with a wide, very
    soft edge (`mode: full`: a generated frame, whose background the tracker's crop still sees
    move as in the real video) or the face hull with a tighter edge (`mode: paste`: a renderer
-   pasted back into the video). The mask is the blend the auxiliary boundary target marks.
+   pasted back into the video). The mask is the blend the auxiliary boundary target marks;
+4. optionally (`keep_detail`), frame t keeps its own detail finer than a small Gaussian: the
+   warp then moves the face, not the reference's camera noise, which a re-encoded fake has
+   fresh in every frame.
 
 All randomness is in `ReenactParams` (drawn with `ReenactParams.sample(rng)`).
 """
@@ -24,13 +27,13 @@ All randomness is in `ReenactParams` (drawn with `ReenactParams.sample(rng)`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from engines.synthesis.sbi import hull_mask
 
-MODES = ("full", "paste")
 # Every 3rd point of MediaPipe's 468-point mesh: 156 control points spread over the face,
 # eyelids and lips included (a subset keeps the spline smooth and its solve small).
 MESH_SUBSET = np.arange(0, 468, 3)
@@ -40,15 +43,20 @@ MESH_SUBSET = np.arange(0, 468, 3)
 class ReenactParams:
     """One self-reenactment of a window."""
 
-    reference: str = "random"  # random | farthest: which frame of the window is the source
-    mode: str = "paste"  # full | paste
+    reference: Literal["random", "farthest"] = "random"  # which frame is the source
+    mode: Literal["full", "paste"] = "paste"  # whole head re-rendered, or the face pasted
     mask_blur: float = 0.06  # Gaussian sigma of the mask edge, in face widths
     mask_grow: float = 0.0  # outward (> 0) or inward (< 0) shift of the mask edge, face widths
     smooth: float = 0.0  # TPS regularisation (0: exact at the control points)
+    keep_detail: float = 0.0  # > 0: frame t keeps its own detail finer than this Gaussian
+    # sigma (px): camera noise and compression change every frame, as in a re-encoded fake
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, full_p: float = 0.5) -> ReenactParams:
+    def sample(cls, rng: np.random.Generator, full_p: float = 0.5,
+               keep_detail: tuple[float, float] | None = None) -> ReenactParams:
+        detail = float(rng.uniform(*keep_detail)) if keep_detail else 0.0
         return cls(
+            keep_detail=detail,
             reference="farthest" if rng.random() < 0.5 else "random",
             mode="full" if rng.random() < full_p else "paste",
             mask_blur=float(rng.uniform(0.02, 0.1)),
@@ -137,6 +145,14 @@ def resample(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- windows
+def with_detail_of(base: np.ndarray, detail: np.ndarray, sigma: float) -> np.ndarray:
+    """`base`'s content coarser than a Gaussian of `sigma` px plus `detail`'s finer part."""
+    b = base.astype(np.float32)
+    d = detail.astype(np.float32)
+    out = cv2.GaussianBlur(b, (0, 0), sigma) + d - cv2.GaussianBlur(d, (0, 0), sigma)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def reference_index(mesh: np.ndarray, params: ReenactParams, rng: np.random.Generator) -> int:
     """The source frame: random, or the frame whose landmarks differ most from the others'
     (the largest motion to fake, so the window cannot stay close to the real one)."""
@@ -180,6 +196,8 @@ def reenact_window(crops: np.ndarray, mesh: np.ndarray, params: ReenactParams,
         if t == ref:  # the source frame itself: nothing changed, no boundary
             continue
         warped = warp_to(crops[ref], mesh[ref], mesh[t], params.smooth)
+        if params.keep_detail > 0:
+            warped = with_detail_of(warped, crops[t], params.keep_detail)
         m = paste_mask(shape, mesh[t], params)
         fake[t] = cv2.blendLinear(warped, crops[t], m, 1.0 - m)
         masks[t] = m

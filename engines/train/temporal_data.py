@@ -52,6 +52,8 @@ class WindowFakeConfig:
     partial_min: int = 2  # shortest blended span (frames)
     track_jitter: float = 0.01  # per-frame crop jitter (face units, s.d. at most)
     reenact_full_p: float = 0.5  # reenact: share of whole-head re-renders (else face pastes)
+    reenact_keep_detail: tuple[float, float] | None = None  # reenact: each frame keeps its own
+    # detail finer than a Gaussian sigma drawn from this range (px of the loose crop)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> WindowFakeConfig:
@@ -220,7 +222,7 @@ def blend_window(
         p = np.array([fakes.variants[v] for v in names], np.float64)
         variant = names[int(rng.choice(len(names), p=p / p.sum()))]
     if variant == "reenact":
-        re_params = ReenactParams.sample(rng, fakes.reenact_full_p)
+        re_params = ReenactParams.sample(rng, fakes.reenact_full_p, fakes.reenact_keep_detail)
         fake, masks, ref = reenact_window(np.asarray(crops), mesh, re_params, rng)
         return fake, masks, {"variant": variant, "mode": re_params.mode, "reference": ref,
                              "blended": t - 1}

@@ -135,3 +135,29 @@ def test_reenact_is_a_window_variant_of_the_training_pairs():
     assert real_w.shape == fake_w.shape == (t, 48, 48, 3) and mask_w.shape == (t, 48, 48)
     with pytest.raises(ValueError, match="unknown"):
         WindowFakeConfig.from_dict({"variants": {"reenactment": 1.0}})
+
+
+def test_kept_detail_is_each_frames_own_while_the_coarse_face_is_the_references():
+    # Fresh noise every frame (as in a re-encoded fake) on a smooth face that differs per frame.
+    t = 3
+    rng = np.random.default_rng(5)
+    smooth = [cv2.GaussianBlur(textured(s), (0, 0), 4) for s in range(t)]
+    noise = [rng.normal(0, 12, (SIZE, SIZE, 3)) for _ in range(t)]
+    crops = np.stack([np.clip(s + n, 0, 255).astype(np.uint8) for s, n in zip(smooth, noise)])
+    mesh = np.stack([ellipse_mesh()] * t)
+    params = ReenactParams(reference="random", mode="paste", mask_blur=0.03, keep_detail=1.5)
+    fake, masks, ref = reenact_window(crops, mesh, params, np.random.default_rng(0))
+    centre = (slice(SIZE // 2 - 10, SIZE // 2 + 10), slice(SIZE // 2 - 10, SIZE // 2 + 10))
+    i = (ref + 1) % t
+
+    def fine(x):
+        x = x.astype(np.float32)
+        return (x - cv2.GaussianBlur(x, (0, 0), 1.5))[centre]
+
+    def coarse(x):
+        return cv2.GaussianBlur(x.astype(np.float32), (0, 0), 3)[centre]
+
+    corr = np.corrcoef(fine(fake[i]).ravel(), fine(crops[i]).ravel())[0, 1]
+    assert corr > 0.9  # the frame's own noise, not the reference's frozen one
+    assert np.abs(coarse(fake[i]) - coarse(crops[ref])).mean() < np.abs(
+        coarse(fake[i]) - coarse(crops[i])).mean() / 2  # the face itself is the reference's
