@@ -92,18 +92,18 @@ def eval_body(report: dict, command: str) -> str:
 
 def _model_table(report: dict) -> list[str]:
     """Video AUC of each member on its own next to the fused score (when models were fused)."""
-    models = report.get("by_model", {})  # reports written before it was recorded lack it
-    if len(models) < 2:
+    from agent.evaluation.report import model_rows
+
+    rows = model_rows(report)
+    if not rows:
         return []
     families = list(report["per_family"])
-    rows = [("fused (the agent's score)", report["overall"], report["per_family"])]
-    rows += [(f"{role} alone", block["overall"], block["per_family"])
-             for role, block in models.items()]
     lines = ["", ("Each model's own calibrated probability in place of the fusion, on the faces "
                   "it judged (temporal: once a track has a full window), video AUC:"), "",
              "| score | all | " + " | ".join(families) + " |",
              "| --- | --- | " + " | ".join("---" for _ in families) + " |"]
-    for name, overall, per_family in rows:
+    for role, _, overall, per_family in rows:
+        name = "fused (the agent's score)" if role == "fused" else f"{role} alone"
         cells = [_f(per_family[f]["video"]["auc"]) if f in per_family else "n/a" for f in families]
         lines.append(f"| {name} | {_f(overall['video']['auc'])} | " + " | ".join(cells) + " |")
     return lines

@@ -347,26 +347,30 @@ def _row(name: str, block: dict) -> str:
     return " | ".join(cells)
 
 
-def _model_lines(report: dict) -> list[str]:
-    """Video AUC per model next to the fused one; nothing when a single model decided."""
-    models = report.get("by_model", {})
+def model_rows(report: dict) -> list[tuple[str, int, dict, dict]]:
+    """(score, files, overall block, per-family blocks): the fused score, then each model on
+    its own; none when a single model decided (its figures are the fused ones)."""
+    models = report.get("by_model", {})  # reports written before it was recorded lack it
     if len(models) < 2:
+        return []
+    rows = [("fused", report["counts"]["judged"], report["overall"], report["per_family"])]
+    return rows + [(role, block["files"], block["overall"], block["per_family"])
+                   for role, block in models.items()]
+
+
+def _model_lines(report: dict) -> list[str]:
+    """Video AUC per model next to the fused one, for the terminal."""
+    rows = model_rows(report)
+    if not rows:
         return []
     families = list(report["per_family"])
     head = f"{'model':10} {'files':>5} {'all':>6}" + "".join(f" {_short(f, 22):>22}" for f in families)
-
-    def row(name: str, files: int, overall: dict, per_family: dict) -> str:
-        cells = [f"{name:10} {files:>5} {_fmt(overall['video']['auc']):>6}"]
-        cells += [f" {_fmt(per_family[f]['video']['auc']) if f in per_family else '-':>22}"
-                  for f in families]
-        return "".join(cells)
-
-    judged = report["counts"]["judged"]
     lines = ["", "video AUC by model (each model's own probability, on the faces it judged):",
-             head, "-" * len(head),
-             row("fused", judged, report["overall"], report["per_family"])]
-    lines += [row(role, block["files"], block["overall"], block["per_family"])
-              for role, block in models.items()]
+             head, "-" * len(head)]
+    for name, files, overall, per_family in rows:
+        lines.append(f"{name:10} {files:>5} {_fmt(overall['video']['auc']):>6}" + "".join(
+            f" {_fmt(per_family[f]['video']['auc']) if f in per_family else '-':>22}"
+            for f in families))
     return lines
 
 

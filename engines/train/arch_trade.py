@@ -17,6 +17,7 @@ import argparse
 import copy
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -121,17 +122,25 @@ def card_body(rows: list[dict], command: str) -> str:
     ])
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     from engines.export import SWEEP
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=Path("configs/train/spatial-sbi.yaml"))
-    parser.add_argument("--data", type=Path, help="face media folder with manifest.csv")
+    parser.add_argument("--data", type=Path, default=os.environ.get("VERITY_DATA_DIR"),
+                        help="face media folder with manifest.csv (default $VERITY_DATA_DIR)")
     parser.add_argument("--work", type=Path, default=Path("runs/arch-trade"))
     parser.add_argument("--cache", type=Path, help="face-crop cache (as verity train spatial)")
     parser.add_argument("--variants", default=",".join(SWEEP),
                         help=f"comma-separated, from: {', '.join(SWEEP)}")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=_positive_int, default=10)
     parser.add_argument("--seed", type=int,
                         help="training seed instead of the config's (run-to-run spread)")
     parser.add_argument("--write-card", type=Path, metavar="PACK",
@@ -140,14 +149,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collect", action="store_true",
                         help="train nothing: print (and --write-card) what --work holds")
     args = parser.parse_args(argv)
+    variants = [] if args.collect else [v.strip() for v in args.variants.split(",") if v.strip()]
+    # Every mistake is named before the first variant's minutes of training, not after.
+    unknown = [v for v in variants if v not in SWEEP]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(SWEEP)}")
+    if variants and not args.data:
+        parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
+    if variants and not args.config.is_file():
+        parser.error(f"--config {args.config}: no such file")
+    if args.write_card and not (args.write_card / "card.json").is_file():
+        parser.error(f"--write-card {args.write_card}: not a model pack (no card.json)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from agent.evaluation.card_sections import write_section
     from engines.train.spatial import load_config, run
 
-    cfg = load_config(args.config)
     rows = []
-    variants = [] if args.collect else [v.strip() for v in args.variants.split(",") if v.strip()]
+    cfg = load_config(args.config) if variants else {}
     for variant in variants:
         label = variant if args.seed is None else f"{variant} seed {args.seed}"
         work = args.work / (variant if args.seed is None else f"{variant}-seed{args.seed}")
@@ -167,14 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
     if args.write_card:
         plain = sorted({r["variant"].split()[0] for r in rows}, key=list(SWEEP).index)
+        epochs = ",".join(str(e) for e in sorted({r["epochs"] for r in rows}))  # as trained
         command = (f"python -m engines.train.arch_trade --config {args.config.name} --data DATA "
-                   f"--variants {','.join(plain)} --epochs {args.epochs}")
+                   f"--variants {','.join(plain)} --epochs {epochs}")
         if any(" seed " in r["variant"] for r in rows):
             command += "\n# rows 'X seed N': the same with --variants X --seed N"
-        shipped = args.write_card / "card.json"
-        if shipped.is_file():  # the pack's own model, full recipe, as the reference row
-            card = json.loads(shipped.read_text())
-            rows.append(summarize(f"{card['name']} {card['version']} (this card)", card))
+        # The pack's own model, trained with the full recipe, as the reference row.
+        card = json.loads((args.write_card / "card.json").read_text())
+        rows.append(summarize(f"{card['name']} {card['version']} (this card)", card))
         write_section(args.write_card / "MODEL_CARD.md", TITLE, card_body(rows, command))
     return 0
 

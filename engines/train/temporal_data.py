@@ -64,6 +64,16 @@ class WindowFakeConfig:
         unknown_variants = sorted(set(d.get("variants", {})) - set(VARIANTS))
         if unknown_variants:
             raise ValueError(f"fakes.variants: unknown {unknown_variants} (known: {VARIANTS})")
+        detail = d.get("reenact_keep_detail")
+        if detail is not None and not (
+            isinstance(detail, (list, tuple)) and len(detail) == 2
+            and all(isinstance(x, (int, float)) for x in detail) and 0 < detail[0] <= detail[1]
+        ):
+            raise ValueError("fakes.reenact_keep_detail: a [low, high] range of Gaussian sigmas "
+                             f"in px with 0 < low <= high, or null; got {detail!r}")
+        full_p = d.get("reenact_full_p", 0.5)
+        if not isinstance(full_p, (int, float)) or not 0.0 <= full_p <= 1.0:
+            raise ValueError(f"fakes.reenact_full_p: a share between 0 and 1; got {full_p!r}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

@@ -60,7 +60,8 @@ def test_collected_runs_fill_the_cards_section_in_sweep_order(tmp_path, capsys):
     assert main(["--work", str(tmp_path / "work"), "--collect", "--write-card", str(pack)]) == 0
     text = (pack / "MODEL_CARD.md").read_text()
     assert text.index(TITLE) < text.index("## Limitations")
-    assert "--variants B128,A128 --epochs 10" in text and "--seed N" in text
+    epochs = len(json.loads(card)["training"]["epochs"])  # the command states how they trained
+    assert f"--variants B128,A128 --epochs {epochs}" in text and "--seed N" in text
     assert "| A128 seed 1 | 128 |" in text
     shipped = json.loads(card)
     assert f"| {shipped['name']} {shipped['version']} (this card) |" in text  # the reference row
@@ -73,3 +74,28 @@ def test_collect_with_nothing_trained_is_an_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["--work", str(tmp_path / "empty"), "--collect"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variants", "A128,Z999"], "unknown variant"),
+    (["--epochs", "0"], "at least 1"),
+    (["--variants", "B128", "--config", "no/such.yaml"], "no such file"),
+    (["--collect", "--write-card", "no/such/pack"], "not a model pack"),
+])
+def test_mistakes_are_named_before_any_training(tmp_path, capsys, monkeypatch, args, message):
+    from engines.train.arch_trade import main
+
+    monkeypatch.setenv("VERITY_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exc:
+        main(["--work", str(tmp_path / "work"), *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()  # nothing was trained
+
+
+def test_training_needs_a_data_folder(tmp_path, capsys, monkeypatch):
+    from engines.train.arch_trade import main
+
+    monkeypatch.delenv("VERITY_DATA_DIR", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--work", str(tmp_path / "work"), "--variants", "B128"])
+    assert "VERITY_DATA_DIR" in capsys.readouterr().err

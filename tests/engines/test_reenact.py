@@ -161,3 +161,15 @@ def test_kept_detail_is_each_frames_own_while_the_coarse_face_is_the_references(
     assert corr > 0.9  # the frame's own noise, not the reference's frozen one
     assert np.abs(coarse(fake[i]) - coarse(crops[ref])).mean() < np.abs(
         coarse(fake[i]) - coarse(crops[i])).mean() / 2  # the face itself is the reference's
+
+
+@pytest.mark.parametrize("value", [[2.0], [0, 1.0], [2.0, 1.0], 1.5, ["a", "b"]])
+def test_a_bad_kept_detail_range_is_named_before_training(value):
+    with pytest.raises(ValueError, match="fakes.reenact_keep_detail"):
+        WindowFakeConfig.from_dict({"reenact_keep_detail": value})
+    assert WindowFakeConfig.from_dict({"reenact_keep_detail": [1, 2]}).reenact_keep_detail == (1, 2)
+
+
+def test_a_bad_whole_head_share_is_named():
+    with pytest.raises(ValueError, match="fakes.reenact_full_p"):
+        WindowFakeConfig.from_dict({"reenact_full_p": 1.5})
