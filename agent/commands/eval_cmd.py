@@ -318,6 +318,17 @@ def eval_command(args: argparse.Namespace) -> int:
         if args.sweep:
             cards.write_section(card_md, cards.SWEEP_TITLE, cards.sweep_body(
                 format_sweep(document), command, document["protocol"]["wall_time_s"]))
+            # A fused run measured each member too: its own table goes into its own card.
+            member_packs = {"spatial": scorer.spatial_pack, "stills": scorer.stills_pack}
+            for role in document["by_model"]:
+                member = member_packs.get(role)
+                if member is None or member.folder == pack.folder:
+                    continue
+                member_md = member.folder / "MODEL_CARD.md"
+                cards.write_section(member_md, cards.SWEEP_TITLE, cards.member_sweep_body(
+                    format_sweep(document, role), command, role, pack.id,
+                    document["protocol"]["wall_time_s"]))
+                print(f"updated {member_md}")
         else:
             cards.write_section(card_md, cards.EVAL_TITLE, cards.eval_body(document, command))
         print(f"updated {card_md}")

@@ -114,6 +114,18 @@ def sweep_body(table_text: str, command: str, wall_s: float) -> str:
                       "", "```", table_text.strip(), "```"])
 
 
+def member_sweep_body(table_text: str, command: str, role: str, fused_by: str,
+                      wall_s: float) -> str:
+    """A fused run's sweep as one member measured it: that model's own calibrated probability
+    on the same faces (the spatial member scores every face exactly as it does alone)."""
+    return "\n".join([
+        "```", command, "```", "",
+        f"This model's own probability ({role}) in the agent's fused run with {fused_by}: the "
+        "same files, faces and perturbations as the fused table in that card, "
+        f"{wall_s / 60:.0f} min on the build machine for both.",
+        "", "```", table_text.strip(), "```"])
+
+
 def _gate(protocol: dict) -> str:
     quality = protocol.get("quality")  # reports written before it was recorded lack it
     return f" ({', '.join(f'{k} {v:g}' for k, v in quality.items())})" if quality else ""

@@ -19,19 +19,21 @@ The JSON document of one run (`build_report`), keys in order:
   of its AUC, files resampled within each class, 2000 resamples, seed 0, [null, null] with one
   class); per_method/per_family blocks add files and
   unknown_files (that method's fakes). NaN (one class only) is written as null.
-- by_model: {role: {"files", "overall", "per_family"}} for each model the agent ran (spatial,
-  temporal, stills): the same metric blocks from that model's own calibrated probability
-  instead of the fusion, over the faces it judged (temporal: faces whose track had a full
-  window); files: the judged files it scored. What each member adds to the fused score.
+- by_model: {role: {"files", "unknown_files", "overall", "by_kind", "per_family"}} for each
+  model the agent ran (spatial, temporal, stills): the same metric blocks from that model's own
+  calibrated probability instead of the fusion, over the faces it judged (temporal: faces whose
+  track had a full window); files: the judged files it scored; unknown_files: the share of
+  evaluated files it judged no face of. What each member adds to the fused score.
 - agent_verdicts: {label: {real, fake, unknown}}: the agent's own verdicts per true label.
 - files: one row per file: path, label, method, kind, status (judged | unknown | missing |
   failed), verdict, video_score, frames_analysed, frames_judged, frames_unknown, faces,
   faces_refused, unknown_reason, refused_reasons, seconds, error.
 
-A sweep (`build_sweep`) is {"schema": "verity-eval-sweep/1", "protocol", "table",
+A sweep (`build_sweep`) is {"schema": "verity-eval-sweep/1", "protocol", "table", "by_model",
 "conditions": [{"condition", "perturbation", "report"}]}, where `table` holds per type and
 level the video- and frame-level AUC and unknown share, per-type means and the mean AUC
-loss versus clean in points.
+loss versus clean in points; by_model: {role: table} for each fused model's own probability
+(empty when one model decided).
 """
 
 from __future__ import annotations
@@ -239,9 +241,16 @@ def _model_block(results: list[FileResult], threshold: float, still_threshold: f
     judged = [r for r in results if r.status == "judged"]
     reals = [r for r in judged if not r.item.is_fake]
     families = sorted({r.item.family for r in judged if r.item.is_fake})
+    kinds = sorted({r.item.kind for r in judged})
     return {
         "files": len(judged),
+        "unknown_files": _share(len(results) - len(judged), len(results)),
         "overall": metric_block(judged, threshold, still_threshold),
+        "by_kind": {
+            kind: metric_block([r for r in judged if r.item.kind == kind], threshold,
+                               still_threshold)
+            for kind in kinds
+        },
         "per_family": {
             f: metric_block(reals + [r for r in judged if r.item.is_fake and r.item.family == f],
                             threshold, still_threshold)
@@ -253,12 +262,18 @@ def _model_block(results: list[FileResult], threshold: float, still_threshold: f
 # -- sweeps ----------------------------------------------------------------------------------
 
 
-def _aucs(report: dict) -> dict:
+def _aucs(report: dict | None) -> dict:
+    """A report's (or one model's by_model block's) figures for a sweep cell; a model that
+    judged nothing under a condition has none."""
+    if report is None:
+        return {"video_auc": None, "frame_auc": None, "unknown_files": 1.0,
+                "video_auc_by_kind": {}}
+    unknown = report["unknown"]["files"] if "unknown" in report else report.get("unknown_files")
     return {
         "video_auc": report["overall"]["video"]["auc"],
         "frame_auc": report["overall"]["frame"]["auc"],
-        "unknown_files": report["unknown"]["files"],
-        "video_auc_by_kind": {k: b["video"]["auc"] for k, b in report["by_kind"].items()},
+        "unknown_files": unknown,
+        "video_auc_by_kind": {k: b["video"]["auc"] for k, b in report.get("by_kind", {}).items()},
     }
 
 
@@ -275,7 +290,7 @@ def _loss(clean: float | None, value: float | None) -> float | None:
     return None if clean is None or value is None else round(100.0 * (clean - value), 2)
 
 
-def sweep_table(clean: dict, conditions: list[tuple[Perturbation, dict]]) -> dict:
+def sweep_table(clean: dict | None, conditions: list[tuple[Perturbation, dict | None]]) -> dict:
     """AUC per type and level, per-type means over levels, and the mean over types, with
     the loss versus clean in AUC points (DeeperForensics-style reporting). A level where no
     AUC exists (every file of a class unknown) makes its type's mean null."""
@@ -300,10 +315,18 @@ def sweep_table(clean: dict, conditions: list[tuple[Perturbation, dict]]) -> dic
 
 
 def build_sweep(protocol: dict, clean: dict, conditions: list[tuple[Perturbation, dict]]) -> dict:
+    roles = list(clean.get("by_model", {})) if len(clean.get("by_model", {})) > 1 else []
     return {
         "schema": SWEEP_SCHEMA,
         "protocol": protocol,
         "table": sweep_table(clean, conditions),
+        # Each fused model's own probability under the same conditions: one sweep measures the
+        # fusion and every member (the spatial member scores exactly as it does alone).
+        "by_model": {
+            role: sweep_table(clean["by_model"][role],
+                              [(p, r.get("by_model", {}).get(role)) for p, r in conditions])
+            for role in roles
+        },
         "conditions": [{"condition": "clean", "perturbation": None, "report": clean}]
         + [
             {"condition": p.spec, "perturbation": p.describe(), "report": r}
@@ -420,9 +443,10 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def format_sweep(sweep: dict) -> str:
-    """Video-level AUC (frame-level in brackets) per type and level, means and losses."""
-    table = sweep["table"]
+def format_sweep(sweep: dict, role: str | None = None) -> str:
+    """Video-level AUC (frame-level in brackets) per type and level, means and losses: of the
+    agent's score, or of one fused model on its own (`role`, from the sweep's by_model)."""
+    table = sweep["table"] if role is None else sweep["by_model"][role]
     levels = sorted({int(lv) for e in table["types"].values() for lv in e["levels"]})
     clean = table["clean"]
     head = f"{'type':14}" + "".join(f"{'level ' + str(lv):>16}" for lv in levels)
@@ -452,7 +476,21 @@ def format_sweep(sweep: dict) -> str:
         + f"{_fmt(m['video_auc']) + ' (' + _fmt(m['frame_auc']) + ')':>16}"
         + f"{_fmt(m['video_auc_loss_points'], 1):>14}"
     )
+    if role is None and sweep.get("by_model"):
+        lines += ["", *sweep_model_summary(sweep)]
     return "\n".join(lines)
+
+
+def sweep_model_summary(sweep: dict) -> list[str]:
+    """Clean and mean video AUC and the loss of the fused score and of each member alone."""
+    head = f"{'score':14}{'clean':>10}{'mean':>10}{'loss (pts)':>14}"
+    lines = ["video AUC by model (each model's own probability, same files and conditions)",
+             head, "-" * len(head)]
+    for name, table in [("fused", sweep["table"]), *sweep["by_model"].items()]:
+        lines.append(f"{name:14}{_fmt(table['clean']['video_auc']):>10}"
+                     f"{_fmt(table['mean']['video_auc']):>10}"
+                     f"{_fmt(table['mean']['video_auc_loss_points'], 1):>14}")
+    return lines
 
 
 def to_json(document: dict) -> str:

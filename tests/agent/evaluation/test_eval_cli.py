@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -170,3 +171,44 @@ def test_write_card_puts_the_figures_and_the_command_in_the_pack_card(capsys, me
     text = card.read_text()
     assert text.count(SWEEP_TITLE) == 1 and text.count(EVAL_TITLE) == 1
     assert "--types blur --levels 1" in text and "loss (pts)" in text
+
+
+def test_fused_sweep_measures_each_member_and_writes_its_card(capsys, media_set, tmp_path,
+                                                              pack_env, monkeypatch):
+    from agent.evaluation.card_sections import SWEEP_TITLE
+    from tests.support.packs import temporal_plumbing_pack
+
+    sweep_args = ["--manifest", str(media_set.manifest), "--sweep", "--types", "blur",
+                  "--levels", "1,5", "--max-seconds", "1"]
+    alone_json, fused_json = tmp_path / "alone.json", tmp_path / "fused.json"
+    code, _, _ = verity_eval(capsys, *sweep_args, "--json", str(alone_json))
+    assert code == 0
+    alone = json.loads(alone_json.read_text())
+    assert alone["by_model"] == {}  # one model decided: its table is the sweep's own
+
+    temporal = temporal_plumbing_pack(tmp_path / "temporal")
+    monkeypatch.setenv("VERITY_MODELS__TEMPORAL", str(temporal))
+    spatial_card = pack_env / "MODEL_CARD.md"
+    spatial_card.write_text("# plumbing\n\n## Limitations\n\n- a test pack\n")
+    code, out, _ = verity_eval(capsys, *sweep_args, "--json", str(fused_json), "--write-card")
+    assert code == 0
+    fused = json.loads(fused_json.read_text())
+    assert list(fused["by_model"]) == ["spatial", "temporal"]
+    # The spatial member of the fused run scores as the spatial model alone, condition by
+    # condition: one fused sweep measures both.
+    member = fused["by_model"]["spatial"]
+    assert member["clean"]["video_auc"] is not None
+    assert member["clean"]["video_auc"] == pytest.approx(alone["table"]["clean"]["video_auc"],
+                                                         abs=1e-4)
+    for level, cell in alone["table"]["types"]["blur"]["levels"].items():
+        assert member["types"]["blur"]["levels"][level]["video_auc"] == pytest.approx(
+            cell["video_auc"], abs=1e-4)
+    assert "video AUC by model" in out and re.search(r"^temporal\s", out, re.MULTILINE)
+    # Each card gets its own table: the fused one in the temporal card, the member's in its own.
+    assert f"updated {spatial_card}" in out and f"updated {temporal / 'MODEL_CARD.md'}" in out
+    spatial_text = spatial_card.read_text()
+    assert spatial_text.count(SWEEP_TITLE) == 1
+    assert "This model's own probability (spatial) in the agent's fused run" in spatial_text
+    assert f"clean {member['clean']['video_auc']:.3f}" in spatial_text
+    temporal_text = (temporal / "MODEL_CARD.md").read_text()
+    assert SWEEP_TITLE in temporal_text and "video AUC by model" in temporal_text
