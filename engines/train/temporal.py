@@ -21,13 +21,14 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from engines.fusion import gated_max
-from engines.registry import FUSION_RULES
+from engines.registry import FUSION_RULES, PackError
 from engines.train import run_setup
 
 log = logging.getLogger("verity.train.temporal")
@@ -36,6 +37,10 @@ DEFAULT_CONFIG = Path("configs/train/temporal-sbi.yaml")
 DEFAULT_WORK = Path("runs/temporal-sbi")
 DEFAULT_CLIP_CACHE = Path(".cache/clips")
 FAMILIES = ("talking_head", "lip_sync", "talking_head_synthesis")
+
+
+class RefitError(ValueError):
+    """--refit-fusion names a pack whose network this config did not train."""
 
 
 def load_config(path: Path) -> dict:
@@ -240,6 +245,66 @@ def export_options(cfg: dict) -> tuple[int, bool]:
     return opset, flip
 
 
+def recipe_text(cfg: dict, fakes_cfg) -> str:
+    """The card's one-paragraph training recipe (also what a reused network is checked by)."""
+    return (
+        "Self-blended windows on real videos only: each real window of T aligned crops "
+        "paired with its own blend (one SBIParams per window with per-frame mask jitter; "
+        "variants: " + ", ".join(f"{k} {v}" for k, v in fakes_cfg.variants.items()) +
+        "), one crop jitter per window plus per-frame tracking jitter, colour / downscale "
+        "/ blur / noise / JPEG drawn once per window and shared by the pair, random time "
+        "reversal; BCE on one logit"
+        + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a training-only "
+           "per-frame blending-boundary map (4M(1-M)) from the stride-8 features"
+           if float(cfg["train"].get("aux_weight", 0)) > 0 else "")
+        + f"; AdamW, cosine LR, {cfg['train'].get('epochs')} epochs of "
+        f"{cfg['train'].get('steps_per_epoch')} steps x {cfg['train'].get('batch_pairs')} "
+        "pairs."
+    )
+
+
+def _plain(value):
+    """JSON-shaped (tuples as lists), so a config and a card's copy of it compare equal."""
+    return json.loads(json.dumps(value))
+
+
+def _defaults(config) -> dict:
+    """A dataclass config's default values."""
+    from dataclasses import MISSING, fields
+
+    return {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default)
+            for f in fields(config) if f.default is not MISSING or f.default_factory is not MISSING}
+
+
+def reuse_mismatches(training: dict, cfg: dict, fakes_cfg, clip_digest: str,
+                     frames: int, target) -> list[str]:
+    """What differs between a pack's recorded training and this config, for `--refit-fusion`:
+    its network may stand in for this config's only when nothing that shaped it differs."""
+    out = []
+    model = {k: v for k, v in (training.get("model") or {}).items()
+             if k not in ("input_size", "frames", "macs", "params")}
+    checks = {
+        "model": (model, cfg["model"]),
+        "sbi": (training.get("sbi"), cfg["sbi"]),
+        "augment": (training.get("augment"), cfg["augment"]),
+        # A field added after the pack was trained counts as its default (what ran then).
+        "fakes": ({**_defaults(fakes_cfg), **(training.get("fakes") or {})}, fakes_cfg.__dict__),
+        "clips (window cache)": ((training.get("clips") or {}).get("cache_spec"), clip_digest),
+        "input.frames": ((training.get("model") or {}).get("frames"), frames),
+        "input.size": ((training.get("model") or {}).get("input_size"), target.size),
+        "seed": (training.get("seed"), int(cfg.get("seed", 0))),
+        "train (recipe)": (training.get("recipe"), recipe_text(cfg, fakes_cfg)),
+    }
+    opset, flip = export_options(cfg)
+    checks["export"] = ({k: (training.get("export") or {}).get(k)
+                         for k in ("opset", "flip_average")},
+                        {"opset": opset, "flip_average": flip})
+    for name, (recorded, wanted) in checks.items():
+        if _plain(recorded) != _plain(wanted):
+            out.append(name)
+    return out
+
+
 def fused_probability(rule: str, spatial_logits: np.ndarray, temporal_logit: np.ndarray,
                       spatial_cal: tuple[float, float], temporal_cal: tuple[float, float],
                       weights: tuple[float, float, float], spatial_gate: float = 0.0) -> np.ndarray:
@@ -373,12 +438,14 @@ def _r(x: float):
 # ------------------------------------------------------------------------------ run
 def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         pack_dir: Path | None = None, *, cache_dir: Path | None = None,
-        spatial_pack: str | Path = "spatial-sbi") -> Path:
+        spatial_pack: str | Path = "spatial-sbi", refit: str | Path | None = None) -> Path:
     """Train, export, validate, fit the fusion and write a pack. Returns the pack folder.
 
     pack_dir: where the pack goes (default work_dir / "pack"); cache_dir: the face-window
     cache (default $VERITY_CLIP_CACHE_DIR or .cache/clips); spatial_pack: the spatial model
-    the fusion is fitted with (shipped name or folder).
+    the fusion is fitted with (shipped name or folder); refit: a temporal pack trained with
+    this config whose network is kept (no training, no export): only the calibration, the
+    fusion and the figures are redone, e.g. for a new spatial pack.
     """
     import torch
 
@@ -414,6 +481,18 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     fakes_cfg = WindowFakeConfig.from_dict(cfg["fakes"])
     fusion_rule = fusion_rule_of(cfg)  # checked before the hour of training, not after
     opset, flip_average = export_options(cfg)
+    reused = None
+    if refit is not None:
+        reused = resolve_pack(refit)
+        if reused.card.role != "temporal":
+            raise RefitError(f"--refit-fusion {refit}: {reused.id} is not a temporal pack")
+        differs = reuse_mismatches(reused.card.training, cfg, fakes_cfg, clip_spec.digest(),
+                                   frames, target)
+        if differs:
+            raise RefitError(
+                f"--refit-fusion {refit}: {reused.id} was not trained with "
+                f"{config_path.name} ({', '.join(differs)} differ); train it instead")
+        reused_onnx = reused.onnx_path.read_bytes()  # read now: pack_dir may be its folder
 
     # 1. Manifest and split (the spatial model's split settings).
     entries = read_manifest(data_dir)
@@ -457,21 +536,32 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         return {"val_sbi_auc": round(metrics.auc(y, np.r_[r, f]), 4),
                 "val_real_mean_p": round(float(metrics.sigmoid(r).mean()), 4)}
 
-    # 3. Train.
-    net, history, train_s = train_or_reuse(cfg, train_bank, target, loose, frames, work_dir,
-                                           monitor)
-    torch.save(net.state_dict(), work_dir / "model.pt")
+    # 3. Train (or keep the network of the pack being refitted).
+    if reused is None:
+        net, history, train_s = train_or_reuse(cfg, train_bank, target, loose, frames,
+                                               work_dir, monitor)
+        torch.save(net.state_dict(), work_dir / "model.pt")
+    else:
+        net = None
+        history = reused.card.training["epochs"]
+        train_s = float(reused.card.training["wall_time_s"]["train"])
+        log.info("training: kept the network of %s (--refit-fusion)", reused.id)
 
     # 4. Export and verify.
     if pack_dir.exists():
         for name in ("model.onnx", "card.json", "MODEL_CARD.md"):
             (pack_dir / name).unlink(missing_ok=True)
     pack_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = export_temporal_onnx(net, pack_dir / "model.onnx", frames, target.size,
-                                     opset=opset, flip_average=flip_average)
-    check = np.stack([centre_window(val_bank.window(w)[0], loose, target)
-                      for w in range(min(8, len(val_bank)))])
-    max_diff = verify_temporal_export(net, onnx_path, check, flip_average=flip_average)
+    if reused is None:
+        onnx_path = export_temporal_onnx(net, pack_dir / "model.onnx", frames, target.size,
+                                         opset=opset, flip_average=flip_average)
+        check = np.stack([centre_window(val_bank.window(w)[0], loose, target)
+                          for w in range(min(8, len(val_bank)))])
+        max_diff = verify_temporal_export(net, onnx_path, check, flip_average=flip_average)
+    else:
+        onnx_path = pack_dir / "model.onnx"
+        onnx_path.write_bytes(reused_onnx)
+        max_diff = float(reused.card.training["export_max_abs_diff"])
     trt_issues = tensorrt_compat_issues(onnx_path)
     log.info("export: %s (%d bytes), max |torch - onnx| = %.2e, TensorRT issues: %s",
              onnx_path, onnx_path.stat().st_size, max_diff, trt_issues)
@@ -557,7 +647,12 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     # 8. Card.
     wall_s = time.time() - wall_start
-    macs = count_temporal_macs(net, frames, target.size)
+    if reused is None:
+        macs = count_temporal_macs(net, frames, target.size)
+        params = int(sum(p.numel() for p in net.parameters())
+                     - sum(p.numel() for p in net.aux_head.parameters()))
+    else:
+        macs, params = reused.card.training["model"]["macs"], reused.card.training["model"]["params"]
     fusion = fusion_entry(fusion_rule, weights, spack.id, spack.card.onnx_sha256, frames,
                           n_real=len(t_real), n_sbi=len(t_sbi), threshold=fused_threshold,
                           max_fpr=max_fpr, compared=compared, spatial_gate=spatial_gate)
@@ -578,20 +673,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     )
     training = {
         "config": config_path.name,
-        "recipe": (
-            "Self-blended windows on real videos only: each real window of T aligned crops "
-            "paired with its own blend (one SBIParams per window with per-frame mask jitter; "
-            "variants: " + ", ".join(f"{k} {v}" for k, v in fakes_cfg.variants.items()) +
-            "), one crop jitter per window plus per-frame tracking jitter, colour / downscale "
-            "/ blur / noise / JPEG drawn once per window and shared by the pair, random time "
-            "reversal; BCE on one logit"
-            + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a training-only "
-               "per-frame blending-boundary map (4M(1-M)) from the stride-8 features"
-               if float(cfg["train"].get("aux_weight", 0)) > 0 else "")
-            + f"; AdamW, cosine LR, {cfg['train'].get('epochs')} epochs of "
-            f"{cfg['train'].get('steps_per_epoch')} steps x {cfg['train'].get('batch_pairs')} "
-            "pairs."
-        ),
+        "recipe": recipe_text(cfg, fakes_cfg),
         "fusion": fusion,
         "fakes": {k: (list(v) if isinstance(v, tuple) else v)
                   for k, v in fakes_cfg.__dict__.items()},
@@ -610,8 +692,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
             "watermarked_files": "lower 20% of each frame cut before detection (DreamTalk, EMO)",
         },
         "model": {**cfg["model"], "input_size": target.size, "frames": frames,
-                  "macs": int(macs), "params": int(sum(p.numel() for p in net.parameters())
-                                                   - sum(p.numel() for p in net.aux_head.parameters()))},
+                  "macs": int(macs), "params": int(params)},
         "epochs": history,
         "wall_time_s": {"total": round(wall_s, 1), "train": round(train_s, 1),
                         "cache": round(cache_s, 1)},
@@ -624,6 +705,13 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "export_max_abs_diff": max_diff,
         "tensorrt_compat_issues": trt_issues,
     }
+    if reused is not None:
+        training["refit_of"] = {
+            "pack": reused.id, "onnx_sha256": reused.card.onnx_sha256,
+            "note": "network (training log, export check) kept from this pack; calibration, "
+                    "fusion and every figure measured again by this run",
+        }
+        training["torch"] = reused.card.training.get("torch", training["torch"])
     calib_note = (
         f"Platt scaling fitted on {len(t_real)} validation real windows (label 0) and "
         f"{len(t_sbi)} self-blended copies of them (label 1, seeded); no real fake was used."
@@ -678,12 +766,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="face-window cache (default $VERITY_CLIP_CACHE_DIR or .cache/clips)")
     parser.add_argument("--spatial-pack", default="spatial-sbi",
                         help="spatial pack the fusion is fitted with (name or folder)")
+    parser.add_argument("--refit-fusion", metavar="PACK", default=None,
+                        help="keep PACK's network (trained with this config) and redo only the "
+                             "calibration, fusion and figures: a new spatial pack in minutes")
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    pack = run(args.config, args.data, args.work, args.pack_out, cache_dir=args.cache,
-               spatial_pack=args.spatial_pack)
+    try:
+        pack = run(args.config, args.data, args.work, args.pack_out, cache_dir=args.cache,
+                   spatial_pack=args.spatial_pack, refit=args.refit_fusion)
+    except (RefitError, PackError) as exc:
+        print(f"verity train temporal: {exc}", file=sys.stderr)
+        return 2
     print(pack)
     return 0
 

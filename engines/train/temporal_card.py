@@ -82,6 +82,27 @@ def _fusion_lines(fusion: dict) -> list[str]:
     return lines
 
 
+def _refit_lines(t: dict, config_path: Path) -> list[str]:
+    """How a pack whose network was kept (--refit-fusion) was made, and from what."""
+    refit = t.get("refit_of")
+    if not refit:
+        return []
+    return [
+        f"This pack keeps the network of `{refit['pack']}` (its ONNX, sha256 "
+        f"`{refit['onnx_sha256'][:12]}`, trained by the command above; the training log below "
+        "is that run's) and refitted the calibration and the fusion with "
+        f"`{t['fusion']['spatial_model']}`; every figure in this card was measured again:",
+        "",
+        "```",
+        f"verity train temporal --config configs/train/{config_path.name} --data $VERITY_DATA_DIR "
+        f"--refit-fusion {refit['pack'].split('@')[0]} "
+        f"--spatial-pack {t['fusion']['spatial_model'].split('@')[0]} --pack-out PACK",
+        "# any pack holding this network (this one included) gives the same result",
+        "```",
+        "",
+    ]
+
+
 def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path) -> Path:
     t, m = card.training, card.metrics
     v = m["validation"]
@@ -179,6 +200,7 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         "# equivalently: python -m engines.train.temporal --config ... --data ... --pack-out ...",
         "```",
         "",
+        *_refit_lines(t, config_path),
         f"Wall time on the build machine (2 CPU cores, shared): training {wall['train'] / 60:.1f} "
         f"min, window cache {wall['cache'] / 60:.1f} min (reused when present), the run that "
         f"wrote this pack {wall['total'] / 60:.1f} min. torch "
