@@ -53,6 +53,30 @@ def auc_interval(labels, scores, level: float = 0.95, reps: int = 2000,
     return float(low), float(high)
 
 
+def auc_difference_interval(labels, scores_a, scores_b, level: float = 0.95, reps: int = 2000,
+                            seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of AUC(a) - AUC(b) for two scores of the same samples,
+    each resample shared by both (paired), fakes and reals resampled separately as in
+    `auc_interval`; (NaN, NaN) with one class."""
+    y, a = _check(labels, scores_a)
+    _, b = _check(labels, scores_b)
+    if not _both_classes(y):
+        return float("nan"), float("nan")
+
+    def wins(s):
+        fake, real = s[y == 1], s[y == 0]
+        return (fake[:, None] > real[None, :]) + 0.5 * (fake[:, None] == real[None, :])
+
+    n_fake, n_real = int((y == 1).sum()), int((y == 0).sum())
+    rng = np.random.default_rng(seed)
+    w_fake = rng.multinomial(n_fake, np.full(n_fake, 1 / n_fake), size=reps)
+    w_real = rng.multinomial(n_real, np.full(n_real, 1 / n_real), size=reps)
+    diffs = ((w_fake @ (wins(a) - wins(b))) * w_real).sum(1) / (n_fake * n_real)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def average_precision(labels, scores) -> float:
     from sklearn.metrics import average_precision_score
 

@@ -609,12 +609,16 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     compared = {}
     rule_fakes = family_metrics(val_labels, val_methods, val_files,
                                 {r: fuse(r, s_val, t_val) for r in FUSION_RULES})["all_fakes"]
+    sbi_scores = {r: np.r_[fuse(r, s_real, t_real), fuse(r, s_sbi, t_sbi)] for r in FUSION_RULES}
     for r in FUSION_RULES:
         compared[r] = {
-            "sbi_window_auc": _r(metrics.auc(y_sbi, np.r_[fuse(r, s_real, t_real),
-                                                          fuse(r, s_sbi, t_sbi)])),
+            "sbi_window_auc": _r(metrics.auc(y_sbi, sbi_scores[r])),
             "fake_video_auc": rule_fakes[r]["video"]["auc"],
         }
+        if r != fusion_rule:  # is another rule better on the self-blends beyond chance?
+            low, high = metrics.auc_difference_interval(y_sbi, sbi_scores[r],
+                                                        sbi_scores[fusion_rule])
+            compared[r]["sbi_auc_minus_chosen_ci95"] = [_r(low), _r(high)]
     sbi_res = {}
     fused_real = fuse(fusion_rule, s_real, t_real)
     fused_sbi = fuse(fusion_rule, s_sbi, t_sbi)
@@ -706,8 +710,10 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "tensorrt_compat_issues": trt_issues,
     }
     if reused is not None:
+        earlier = reused.card.training.get("refit_of") or {}
         training["refit_of"] = {
             "pack": reused.id, "onnx_sha256": reused.card.onnx_sha256,
+            "network_of": earlier.get("network_of", reused.id),  # where it was trained
             "note": "network (training log, export check) kept from this pack; calibration, "
                     "fusion and every figure measured again by this run",
         }

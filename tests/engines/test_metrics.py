@@ -91,3 +91,20 @@ def test_auc_interval_narrows_with_more_files_and_degenerates_sensibly():
     assert width(200) < width(8) / 2
     assert metrics.auc_interval([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]) == (1.0, 1.0)  # separated
     assert all(math.isnan(v) for v in metrics.auc_interval([1, 1], [0.2, 0.3]))
+
+
+def test_auc_difference_interval_is_paired():
+    from engines.metrics import auc, auc_difference_interval
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(150), np.ones(150)]
+    weak = y * 0.3 + rng.normal(size=300)
+    strong = y * 2.0 + rng.normal(size=300)
+    assert auc_difference_interval(y, weak, weak) == (0.0, 0.0)  # same scores: no difference
+    low, high = auc_difference_interval(y, strong, weak)
+    assert 0 < low < auc(y, strong) - auc(y, weak) < high
+    # Pairing: a score that differs from `weak` by a little noise is not told apart from it,
+    # though each AUC's own interval is wide.
+    near = weak + rng.normal(scale=0.05, size=300)
+    low, high = auc_difference_interval(y, near, weak)
+    assert low < 0 < high and high - low < 0.05

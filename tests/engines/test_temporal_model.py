@@ -237,3 +237,19 @@ def test_a_wrong_export_setting_fails_before_training():
         export_options({"export": {"flip": True}})
     with pytest.raises(ValueError, match="export.opset"):
         export_options({"export": {"opset": "17"}})
+
+
+def test_the_card_says_whether_another_rule_beats_the_chosen_one():
+    from engines.train.temporal_card import _fusion_lines
+
+    def text(low: float) -> str:
+        fusion = fusion_entry("gated_max", (1.0, 1.0, 0.0), "spatial-sbi@9", "0" * 64, 8,
+                              n_real=10, n_sbi=10, threshold=0.7, max_fpr=0.01, spatial_gate=0.8,
+                              compared={"gated_max": {"sbi_window_auc": 0.81, "fake_video_auc": 0.8},
+                                        "max": {"sbi_window_auc": 0.83, "fake_video_auc": 0.7,
+                                                "sbi_auc_minus_chosen_ci95": [low, 0.04]}})
+        return "\n".join(_fusion_lines(fusion))
+
+    assert "| max | 0.830 | -0.010 to +0.040 | 0.700 |" in text(-0.01)
+    assert "No rule differs from `gated_max` beyond the interval" in text(-0.01)
+    assert "`max` scores higher than `gated_max` beyond the interval" in text(0.005)

@@ -36,9 +36,20 @@ def test_pack_fusion_entry(pack):
     name, _, version = fusion["spatial_model"].partition("@")
     assert name and version
     assert Fusion.from_card(pack).rule == fusion["rule"]
-    # The rule was chosen on the validation self-blends: it scores at least as high there.
-    sbi = {rule: c["sbi_window_auc"] for rule, c in fusion["compared"].items()}
-    assert set(sbi) == set(FUSION_RULES) and sbi[fusion["rule"]] == max(sbi.values())
+    # The rule is compared on the validation self-blends: no other rule beats it there beyond
+    # the paired 95% bootstrap interval of the difference (cards written before the interval
+    # was recorded: none scores higher at all).
+    compared = fusion["compared"]
+    assert set(compared) == set(FUSION_RULES)
+    chosen = compared[fusion["rule"]]["sbi_window_auc"]
+    for rule, c in compared.items():
+        if rule == fusion["rule"]:
+            continue
+        if "sbi_auc_minus_chosen_ci95" in c:
+            low, high = c["sbi_auc_minus_chosen_ci95"]
+            assert low <= 0 and low <= c["sbi_window_auc"] - chosen <= high
+        else:
+            assert c["sbi_window_auc"] <= chosen
     if fusion["rule"] == "gated_max":  # the gate is the shipped spatial pack's own threshold
         assert fusion["spatial_gate"] == pytest.approx(resolve_pack("spatial-sbi").card.threshold, abs=1e-6)
 

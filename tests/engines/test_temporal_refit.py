@@ -50,3 +50,30 @@ def test_a_spatial_pack_is_refused_before_any_work(tmp_path, capsys):
     assert code == 2
     assert "is not a temporal pack" in capsys.readouterr().err
     assert not (work / "pack").exists()
+
+
+def test_the_shipped_temporal_card_is_reproduced_by_a_refit(data_dir, tmp_path):
+    """The shipped temporal pack's calibration, fusion and validation figures, re-measured
+    from its config, its network and the shipped spatial pack (about 2 min: the window cache
+    is built, unless VERITY_CLIP_CACHE_DIR holds it)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("mediapipe")
+    import os
+
+    from engines.train.temporal import run
+
+    shipped = resolve_pack("temporal-sbi").card
+    cache = Path(os.environ.get("VERITY_CLIP_CACHE_DIR") or tmp_path / "clips")
+    pack = run(CONFIG, data_dir, tmp_path / "work", cache_dir=cache,
+               spatial_pack="spatial-sbi", refit="temporal-sbi")
+    card = resolve_pack(pack).card
+    assert card.onnx_sha256 == shipped.onnx_sha256  # the network is kept, not retrained
+    assert card.calibration.temperature == pytest.approx(shipped.calibration.temperature, abs=1e-4)
+    assert card.calibration.bias == pytest.approx(shipped.calibration.bias, abs=1e-4)
+    fusion, shipped_fusion = card.training["fusion"], shipped.training["fusion"]
+    assert fusion["spatial_model"] == shipped_fusion["spatial_model"]
+    assert fusion["threshold"] == pytest.approx(shipped_fusion["threshold"], abs=1e-4)
+    for score in ("temporal", "spatial", "fused"):
+        for level in ("window", "video"):
+            assert card.metrics["validation"]["all_fakes"][score][level]["auc"] == pytest.approx(
+                shipped.metrics["validation"]["all_fakes"][score][level]["auc"], abs=1e-3)
