@@ -212,3 +212,14 @@ def count_temporal_macs(model: nn.Module, frames: int, size: int) -> int:
     for h in handles:
         h.remove()
     return macs
+
+
+class TemporalEnsemble(nn.Module):
+    """Networks of one recipe (different seeds) as one: the mean of their logits."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)

@@ -277,9 +277,12 @@ def _defaults(config) -> dict:
 
 
 def reuse_mismatches(training: dict, cfg: dict, fakes_cfg, clip_digest: str,
-                     frames: int, target) -> list[str]:
+                     frames: int, target, seeds: list[int] | None = None) -> list[str]:
     """What differs between a pack's recorded training and this config, for `--refit-fusion`:
-    its network may stand in for this config's only when nothing that shaped it differs."""
+    its network may stand in for this config's only when nothing that shaped it differs.
+    seeds: the seeds the config trains (default: its ensemble_seeds or seed)."""
+    from engines.train.temporal_ensemble import config_seeds, recorded_seeds
+
     out = []
     model = {k: v for k, v in (training.get("model") or {}).items()
              if k not in ("input_size", "frames", "macs", "params")}
@@ -292,7 +295,7 @@ def reuse_mismatches(training: dict, cfg: dict, fakes_cfg, clip_digest: str,
         "clips (window cache)": ((training.get("clips") or {}).get("cache_spec"), clip_digest),
         "input.frames": ((training.get("model") or {}).get("frames"), frames),
         "input.size": ((training.get("model") or {}).get("input_size"), target.size),
-        "seed": (training.get("seed"), int(cfg.get("seed", 0))),
+        "seed": (recorded_seeds(training), seeds if seeds is not None else config_seeds(cfg)),
         "train (recipe)": (training.get("recipe"), recipe_text(cfg, fakes_cfg)),
     }
     opset, flip = export_options(cfg)
@@ -453,7 +456,8 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     from engines.data.clips import build_clip_cache, spec_from_config
     from engines.data.manifest import read_manifest
     from engines.export import onnx_session
-    from engines.models.temporal import count_temporal_macs
+    from engines.models.temporal import TemporalEnsemble, count_temporal_macs
+    from engines.train.temporal_ensemble import config_seeds
     from engines.registry import Calibration, InputSpec, ModelCard, resolve_pack, write_card
     from engines.runtime.onnx_prep import tensorrt_compat_issues
     from engines.synthesis.sbi import SBIConfig
@@ -481,6 +485,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     fakes_cfg = WindowFakeConfig.from_dict(cfg["fakes"])
     fusion_rule = fusion_rule_of(cfg)  # checked before the hour of training, not after
     opset, flip_average = export_options(cfg)
+    seeds = config_seeds(cfg)
     reused = None
     if refit is not None:
         reused = resolve_pack(refit)
@@ -538,8 +543,17 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     # 3. Train (or keep the network of the pack being refitted).
     if reused is None:
-        net, history, train_s = train_or_reuse(cfg, train_bank, target, loose, frames,
-                                               work_dir, monitor)
+        nets, history, train_s, history_by_seed = [], [], 0.0, {}
+        single = {k: v for k, v in cfg.items() if k != "ensemble_seeds"}
+        for member_seed in seeds:  # one network per seed; each keeps its own checkpoint
+            member, member_history, seconds = train_or_reuse(
+                {**single, "seed": member_seed}, train_bank, target, loose, frames, work_dir,
+                monitor)
+            nets.append(member)
+            history = history or member_history  # the first seed's log goes on the card
+            history_by_seed[str(member_seed)] = member_history
+            train_s += seconds
+        net = nets[0] if len(nets) == 1 else TemporalEnsemble(nets)
         torch.save(net.state_dict(), work_dir / "model.pt")
     else:
         net = None
@@ -653,8 +667,9 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     wall_s = time.time() - wall_start
     if reused is None:
         macs = count_temporal_macs(net, frames, target.size)
-        params = int(sum(p.numel() for p in net.parameters())
-                     - sum(p.numel() for p in net.aux_head.parameters()))
+        params = int(sum(p.numel() for p in net.parameters())  # training-only heads aside
+                     - sum(p.numel() for m in net.modules() if hasattr(m, "aux_head")
+                           for p in m.aux_head.parameters()))
     else:
         macs, params = reused.card.training["model"]["macs"], reused.card.training["model"]["params"]
     fusion = fusion_entry(fusion_rule, weights, spack.id, spack.card.onnx_sha256, frames,
@@ -709,11 +724,16 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         "export_max_abs_diff": max_diff,
         "tensorrt_compat_issues": trt_issues,
     }
+    if len(seeds) > 1:
+        training["ensemble"] = (reused.card.training["ensemble"] if reused is not None else {
+            "seeds": seeds, "epochs": history_by_seed})
     if reused is not None:
         earlier = reused.card.training.get("refit_of") or {}
         training["refit_of"] = {
             "pack": reused.id, "onnx_sha256": reused.card.onnx_sha256,
-            "network_of": earlier.get("network_of", reused.id),  # where it was trained
+            "network_of": earlier.get("network_of") or " + ".join(  # where it was trained
+                m["pack"] for m in reused.card.training.get("ensemble", {}).get(
+                    "members", [{"pack": reused.id}])),
             "note": "network (training log, export check) kept from this pack; calibration, "
                     "fusion and every figure measured again by this run",
         }

@@ -103,6 +103,16 @@ def _verdict(rule: str, compared: dict) -> str:
     return f"No rule differs from `{rule}` beyond the interval, so it stays."
 
 
+def _ensemble_text(ensemble: dict | None) -> str:
+    if not ensemble:
+        return ""
+    seeds = ensemble["seeds"]
+    return (f" An ensemble of {len(seeds)} such networks, one recipe trained with seeds "
+            f"{', '.join(map(str, seeds))} (config `ensemble_seeds`), whose logits the graph "
+            "averages; the parameters and multiply-adds above are their sum, the training log "
+            f"below is seed {seeds[0]}'s.")
+
+
 def _refit_lines(t: dict, config_path: Path) -> list[str]:
     """How a pack whose network was kept (--refit-fusion) was made, and from what."""
     refit = t.get("refit_of")
@@ -169,7 +179,8 @@ def write_temporal_model_card(pack_dir: Path, card: ModelCard, config_path: Path
         + (" The graph scores each window and its mirror image in one batch and returns the "
            "mean logit (test-time flip average: twice the multiply-adds above; the speed table below "
            "includes it)."
-           if (card.training.get("export") or {}).get("flip_average") else ""),
+           if (card.training.get("export") or {}).get("flip_average") else "")
+        + _ensemble_text(card.training.get("ensemble")),
         "",
         "## Fusion with the spatial model",
         "",
