@@ -87,6 +87,12 @@ def eval_body(report: dict, command: str) -> str:
         f"{json.dumps(unknown['refused_reasons'])}. Intervals: bootstrap over files, fakes and "
         "reals resampled separately (2000 resamples).",
     ]
+    from agent.evaluation.report import _alert_lines
+
+    alerts = _alert_lines(report)
+    if alerts:
+        lines += ["", "Alerts the agent raised (rolling score, minimum duration, as live): "
+                  + alerts[0].removeprefix("alerts ") + "."]
     return "\n".join(lines)
 
 

@@ -25,9 +25,12 @@ The JSON document of one run (`build_report`), keys in order:
   track had a full window); files: the judged files it scored; unknown_files: the share of
   evaluated files it judged no face of. What each member adds to the fused score.
 - agent_verdicts: {label: {real, fake, unknown}}: the agent's own verdicts per true label.
+- alerts: what the agent raised on the videos at the alert threshold in use (its rolling
+  score and minimum duration, as live): real_videos and fake_videos {files, alerting, share},
+  fake_first_alert_s {median, min, max} (stream seconds; null when none alerted), per_family.
 - files: one row per file: path, label, method, kind, status (judged | unknown | missing |
   failed), verdict, video_score, frames_analysed, frames_judged, frames_unknown, faces,
-  faces_refused, unknown_reason, refused_reasons, seconds, error.
+  faces_refused, unknown_reason, refused_reasons, first_alert_s, seconds, error.
 
 A sweep (`build_sweep`) is {"schema": "verity-eval-sweep/1", "protocol", "table", "by_model",
 "conditions": [{"condition", "perturbation", "report"}]}, where `table` holds per type and
@@ -138,8 +141,31 @@ def file_row(r: FileResult) -> dict:
         "faces_refused": r.faces_refused,
         "unknown_reason": r.unknown_reason,
         "refused_reasons": r.refused_reasons,
+        "first_alert_s": r.first_alert_s,
         "seconds": round(r.seconds, 3),
         "error": r.error,
+    }
+
+
+def alert_block(results: list[FileResult]) -> dict:
+    """What the agent itself raised on the videos, at the alert threshold in use: the
+    product's decision (rolling score, minimum duration), not a threshold on the mean score."""
+    videos = [r for r in results if r.item.kind == "video" and r.status in ("judged", "unknown")]
+
+    def counts(pool: list[FileResult]) -> dict:
+        alerting = [r for r in pool if r.alerted]
+        return {"files": len(pool), "alerting": len(alerting),
+                "share": _share(len(alerting), len(pool))}
+
+    fakes = [r for r in videos if r.item.is_fake]
+    times = [r.first_alert_s for r in fakes if r.alerted]
+    return {
+        "real_videos": counts([r for r in videos if not r.item.is_fake]),
+        "fake_videos": counts(fakes),
+        "fake_first_alert_s": ({"median": round(float(np.median(times)), 2),
+                                "min": min(times), "max": max(times)} if times else None),
+        "per_family": {f: counts([r for r in fakes if r.item.family == f])
+                       for f in sorted({r.item.family for r in fakes})},
     }
 
 
@@ -231,6 +257,7 @@ def build_report(results: list[FileResult], *, threshold: float, protocol: dict,
             for role in model_roles(evaluated)
         },
         "agent_verdicts": verdicts,
+        "alerts": alert_block(evaluated),
         "files": [file_row(r) for r in results],
     }
 
@@ -440,7 +467,25 @@ def format_report(report: dict) -> str:
             for label in ("real", "fake")
         )
     )
+    lines += _alert_lines(report)
     return "\n".join(lines)
+
+
+def _alert_lines(report: dict) -> list[str]:
+    alerts = report.get("alerts")  # reports written before it was recorded lack it
+    if not alerts or not (alerts["fake_videos"]["files"] or alerts["real_videos"]["files"]):
+        return []
+    fake, real, first = alerts["fake_videos"], alerts["real_videos"], alerts["fake_first_alert_s"]
+    when = ""
+    if first and fake["alerting"] == 1:
+        when = f" (first alert at {first['median']:.1f} s)"
+    elif first:
+        when = (f" (first alert at {first['median']:.1f} s median, {first['min']:.1f}-"
+                f"{first['max']:.1f} s)")
+    threshold = report["protocol"].get("threshold")
+    at = f" at threshold {threshold:.4f}" if threshold is not None else ""
+    return [f"alerts{at}: {fake['alerting']} of "
+            f"{fake['files']} fake videos{when}; {real['alerting']} of {real['files']} real videos"]
 
 
 def format_sweep(sweep: dict, role: str | None = None) -> str:

@@ -108,8 +108,15 @@ class FileResult:
     judged_by_model: list[dict[str, float]] = field(default_factory=list)
     """Per judged face: each model's own calibrated probability, by role (spatial, temporal
     once the track has a window, stills), of which judged_probabilities is the fusion."""
+    first_alert_s: float | None = None
+    """Stream time (seconds from the file's first frame) of the agent's first alert on any of
+    its tracks, at the alert threshold in use (None: no alert; stills never alert)."""
     error: str | None = None
     seconds: float = 0.0
+
+    @property
+    def alerted(self) -> bool:
+        return self.first_alert_s is not None
 
     def frame_scores(self) -> tuple[list[int], np.ndarray]:
         """Judged frames and their scores: per frame the max over its judged faces."""
@@ -297,10 +304,11 @@ class Evaluator:
         if pipeline.failed_streams:
             raise ValueError(pipeline.failed_streams["eval"])
         # A track that ever raised an alert is fake; otherwise its rolling verdict (as `score`).
-        verdicts = [
-            "fake" if state.ever_fake else state.rolling.verdict.value
-            for state in pipeline.track_states()["eval"]
-        ]
+        states = pipeline.track_states()["eval"]
+        verdicts = ["fake" if state.ever_fake else state.rolling.verdict.value for state in states]
+        alerts = [s.first_alert_at for s in states if s.first_alert_at is not None]
+        if alerts:  # stream time starts at 0 at a file's first frame
+            result.first_alert_s = round(min(alerts), 3)
         result.verdict = overall_verdict(verdicts)
         result.frames_analysed = stats.frames_analysed
         result.face_frames = len(face_frames)

@@ -32,6 +32,8 @@ class TrackState:
     alert_id: str | None = None
     sequence: int = 0
     alert_started_at: float | None = None
+    first_alert_at: float | None = None
+    """Stream time of the track's first alert (None: it never alerted)."""
 
     @property
     def mean_probability(self) -> float | None:
@@ -111,6 +113,8 @@ class TrackBook:
             state.sequence = 0
             state.ever_fake = True
             state.alert_started_at = state.rolling.started_at
+            if state.first_alert_at is None:
+                state.first_alert_at = time
         else:
             state.sequence += 1
         reason: EndReason | None = "cleared" if transition is Transition.END else None

@@ -218,7 +218,7 @@ def test_json_document_has_the_documented_keys(clean):
     document = json.loads(to_json(report), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert list(document) == [
         "schema", "protocol", "counts", "unknown", "overall", "by_kind", "per_method",
-        "per_family", "by_model", "agent_verdicts", "files",
+        "per_family", "by_model", "agent_verdicts", "alerts", "files",
     ]
     assert set(document["overall"]) == {"frame", "video"}
     metric_keys = {"n", "n_fake", "n_real", "auc", "ap", "eer", "accuracy", "log_loss"}
@@ -229,10 +229,38 @@ def test_json_document_has_the_documented_keys(clean):
     readme = README.read_text()
     documented = set(re.findall(r"[a-z_]+", readme))
     keys = [*document, *document["counts"], *document["unknown"], *document["files"][0],
-            *document["by_model"]["spatial"]]
+            *document["by_model"]["spatial"], *document["alerts"],
+            *document["alerts"]["fake_videos"]]
     for key in keys:
         assert key in documented, f"{key} is not in agent/evaluation/README.md"
     assert set(file_row(clean[0][0])) == set(document["files"][0])
+
+
+def test_alerts_are_what_the_shipped_agent_raises_live(tmp_path, detector):
+    from agent.demo.clip import build_clip
+    from agent.evaluation.card_sections import eval_body
+
+    build_clip(tmp_path / "real.mp4", real_seconds=5, fake_seconds=0)
+    build_clip(tmp_path / "swapped.mp4", real_seconds=3, fake_seconds=5)  # blended from 3 s
+    csv = tmp_path / "m.csv"
+    csv.write_text("path,label,method\nreal.mp4,real,\nswapped.mp4,fake,face_swap:demo\n")
+    shipped = Evaluator(load_config(), detector=detector)  # the shipped models and threshold
+    results = shipped.run(read_eval_manifest(csv))
+    real, fake = by_path(results, "real.mp4"), by_path(results, "swapped.mp4")
+    assert not real.alerted and real.first_alert_s is None
+    assert fake.alerted and 3.0 < fake.first_alert_s < 8.0  # after the blend starts
+    report = build_report(results, threshold=shipped.threshold, protocol={})
+    alerts = report["alerts"]
+    assert alerts["fake_videos"] == {"files": 1, "alerting": 1, "share": 1.0}
+    assert alerts["real_videos"] == {"files": 1, "alerting": 0, "share": 0.0}
+    assert alerts["fake_first_alert_s"]["median"] == pytest.approx(fake.first_alert_s, abs=0.01)
+    assert alerts["per_family"] == {"face_swap": {"files": 1, "alerting": 1, "share": 1.0}}
+    line = f"1 of 1 fake videos (first alert at {fake.first_alert_s:.1f} s); 0 of 1 real videos"
+    assert line in format_report(report)
+    assert line in eval_body({**report, "protocol": {**report["protocol"], "analysis_fps": 10,
+                                                     "detector": {"type": "mediapipe"},
+                                                     "detect_every": 3, "models": {},
+                                                     "files": 2, "wall_time_s": 1}}, "verity eval")
 
 
 @pytest.mark.data
