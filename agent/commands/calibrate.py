@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     parser.add_argument("--bootstrap-hours", type=float, default=100.0, help="synthetic real hours (default 100)")
     parser.add_argument("--block-seconds", type=float, default=5.0, help="bootstrap block length (default 5)")
     parser.add_argument("--max-seconds", type=float, help="analyse at most this much of each clip")
+    parser.add_argument("--operating-points", type=_rates, default=[], metavar="RATES",
+                        help="also report the threshold for these other false-alert rates per "
+                             "hour (comma-separated, e.g. 1,10) and the fakes alerting at each; "
+                             "the threshold stored stays --target-per-hour's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the full result here")
     parser.add_argument("--write-card", action="store_true",
@@ -44,13 +48,40 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=calibrate_command)
 
 
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of rates") from None
+    if not rates or any(not (r > 0) for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: each rate must be above 0 alerts per hour")
+    return rates
+
+
+def fakes_alerting(fake_clips: list, scoring, threshold: float) -> list[dict]:
+    """Per fake clip: whether the product's rolling score alerts at `threshold`, and when."""
+    from agent.evaluation.false_alarms import first_alert_times
+
+    out = []
+    for clip in fake_clips:
+        times = first_alert_times(clip.tracks, scoring, threshold)
+        out.append({"file": clip.source, "alerted": bool(times),
+                    "first_alert_s": min(times) if times else None})
+    return out
+
+
+def _median_first_alert(alerted: list[dict]) -> float | None:
+    hits = sorted(a["first_alert_s"] for a in alerted if a["alerted"])
+    return hits[len(hits) // 2] if hits else None
+
+
 def calibrate_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(args.log_level or "WARNING")
     from tqdm import tqdm
 
     from agent.evaluation import ManifestError, load_split_rule, read_eval_manifest, select_split
-    from agent.evaluation.false_alarms import choose_threshold, first_alert_times, record_clip
+    from agent.evaluation.false_alarms import choose_threshold, record_clip
     from agent.pipeline import FaceScorer
     from agent.scoring.rolling import rolling_settings
     from engines.faces import create_detector
@@ -88,11 +119,20 @@ def calibrate_command(args: argparse.Namespace) -> int:
         real_tracks, hours, config.scoring, args.target_per_hour, args.bootstrap_hours,
         args.block_seconds, args.seed, progress=lambda msg: print(msg, file=sys.stderr),
     )
-    alerted = []
-    for clip in fake_clips:
-        times = first_alert_times(clip.tracks, config.scoring, choice.threshold)
-        alerted.append({"file": clip.source, "alerted": bool(times), "first_alert_s": min(times) if times else None})
+    alerted = fakes_alerting(fake_clips, config.scoring, choice.threshold)
     hits = [a for a in alerted if a["alerted"]]
+    # Other false-alert rates a deployment might accept, each chosen the same way (reals only).
+    operating_points = []
+    for rate in sorted({args.target_per_hour, *args.operating_points}):
+        point = choice if rate == args.target_per_hour else choose_threshold(
+            real_tracks, hours, config.scoring, rate, args.bootstrap_hours, args.block_seconds,
+            args.seed)
+        caught = fakes_alerting(fake_clips, config.scoring, point.threshold)
+        operating_points.append({
+            "target_alerts_per_hour": rate, "threshold": round(point.threshold, 4),
+            "fake_clips": len(caught), "fake_alerted": sum(a["alerted"] for a in caught),
+            "median_first_alert_s": _median_first_alert(caught),
+        })
     result = {
         "threshold": round(choice.threshold, 4),
         "target_alerts_per_hour": args.target_per_hour,
@@ -110,9 +150,10 @@ def calibrate_command(args: argparse.Namespace) -> int:
         "fake": {
             "clips": len(fake_clips),
             "alerted": len(hits),
-            "median_first_alert_s": (sorted(a["first_alert_s"] for a in hits)[len(hits) // 2] if hits else None),
+            "median_first_alert_s": _median_first_alert(alerted),
             "files": alerted,
         },
+        "operating_points": operating_points,
         "scoring": config.scoring.model_dump(),
         "models": scorer.model_ids,
         "curve": choice.curve,
@@ -123,6 +164,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
         f"real clips, {choice.bootstrap_alerts} in {choice.bootstrap_hours:.0f} bootstrap hours; "
         f"{len(hits)} of {len(fake_clips)} fake clips alert at it"
     )
+    if len(operating_points) > 1:
+        print(format_operating_points(operating_points))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.write_card:
@@ -140,7 +183,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         card = pack.card.model_copy(update={"alert_threshold": AlertThreshold(
             value=round(choice.threshold, 4), target_alerts_per_hour=args.target_per_hour,
             method=method,
-            measured={k: result[k] for k in ("real", "fake")} | {
+            measured={k: result[k] for k in ("real", "fake", "operating_points")} | {
                 "curve": choice.curve, "rolling": rolling_settings(config.scoring, config.ingest.analysis_fps),
                 "quality": config.faces.quality.model_dump()},
         )})
@@ -156,6 +199,18 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
 
 ALERT_SECTION = "## Alert threshold (verity calibrate)"
+
+
+def format_operating_points(points: list[dict]) -> str:
+    """Markdown table: per false-alert rate, its threshold and the fakes alerting at it."""
+    lines = ["| false alerts per stream-hour (target) | threshold | fake clips alerting "
+             "| median first alert (s) |", "| --- | --- | --- | --- |"]
+    for p in points:
+        first = p["median_first_alert_s"]
+        lines.append(f"| {p['target_alerts_per_hour']:g} | {p['threshold']:.4f} | "
+                     f"{p['fake_alerted']} of {p['fake_clips']} | "
+                     f"{'-' if first is None else f'{first:.1f}'} |")
+    return "\n".join(lines)
 
 if TYPE_CHECKING:
     from engines.registry import AlertThreshold
@@ -173,6 +228,8 @@ def _argv(args) -> list[str]:
         if value is not None:
             argv += ["--" + option.replace("_", "-"),
                      f"{value:g}" if isinstance(value, float) else str(value)]
+    if getattr(args, "operating_points", None):
+        argv += ["--operating-points", ",".join(f"{r:g}" for r in args.operating_points)]
     return argv
 
 
@@ -200,8 +257,17 @@ def with_alert_section(text: str, threshold: AlertThreshold, args, temporal_off:
         f"{_round(real.get('extreme_value', {}).get('threshold'))})",
         f"- fake: {fake['alerted']} of {fake['clips']} fake clips alert at it"
         + (f" (median first alert {fake['median_first_alert_s']} s)" if fake["alerted"] else ""),
+        *_operating_lines(threshold.measured.get("operating_points") or []),
         "- A few minutes of real footage cannot show a rate of 1 per 10 hours directly: the "
         "bootstrap and the extreme-value fit extrapolate from them. Re-run on the footage of "
         "the deployment for a threshold that holds there.",
     ])
     return with_section(text, ALERT_SECTION, body)
+
+
+def _operating_lines(points: list[dict]) -> list[str]:
+    if len(points) < 2:
+        return []
+    return ["- operating points: the threshold each false-alert rate would take, chosen the "
+            "same way (real clips only), and the fake clips alerting at it:", "",
+            format_operating_points(points), ""]

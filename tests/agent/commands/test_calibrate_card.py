@@ -45,3 +45,29 @@ def test_a_run_without_the_default_temporal_model_says_so_in_its_command():
     args.config = "/etc/verity/spatial-only.yaml"
     text = with_alert_section(CARD, threshold(0.81), args, temporal_off=True)
     assert "\nverity calibrate --manifest DATA/manifest.csv" in text and "VERITY_MODELS" not in text
+
+
+def test_operating_points_are_tabled_with_their_command():
+    from agent.commands.calibrate import _rates
+
+    args = Namespace(manifest="/media/set/manifest.csv", split="validation",
+                     target_per_hour=0.1, config=None, operating_points=[1.0, 10.0])
+    t = threshold(0.81)
+    t.measured["operating_points"] = [
+        {"target_alerts_per_hour": 0.1, "threshold": 0.81, "fake_clips": 5, "fake_alerted": 2,
+         "median_first_alert_s": 1.5},
+        {"target_alerts_per_hour": 1.0, "threshold": 0.7, "fake_clips": 5, "fake_alerted": 3,
+         "median_first_alert_s": 1.2},
+    ]
+    text = with_alert_section(CARD, t, args)
+    assert "--target-per-hour 0.1 --operating-points 1,10\n" in text
+    assert "| 0.1 | 0.8100 | 2 of 5 | 1.5 |" in text and "| 1 | 0.7000 | 3 of 5 | 1.2 |" in text
+    import argparse
+
+    import pytest
+
+    assert _rates("1, 10") == [1.0, 10.0]
+    for bad in ("0", "x", "-1,2", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _rates(bad)
+

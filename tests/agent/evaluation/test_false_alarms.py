@@ -80,7 +80,8 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     out = tmp_path / "cal.json"
     done = subprocess.run(
         [sys.executable, "-m", "agent.cli", "calibrate", "--manifest", str(manifest),
-         "--bootstrap-hours", "2", "--json", str(out), "--write-card"],
+         "--bootstrap-hours", "2", "--json", str(out), "--write-card",
+         "--operating-points", "10,1"],
         capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "VERITY_MODELS__SPATIAL": str(pack),
              "VERITY_MODELS__TEMPORAL": "none"},
@@ -89,6 +90,15 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     result = json.loads(out.read_text())
     assert result["real"]["clips"] == 1 and result["fake"]["clips"] == 1
     assert result["real"]["alerts_at_threshold"] == 0
+    # Operating points: each rate's threshold chosen the same way; a laxer rate never needs a
+    # higher threshold, and the stored one is --target-per-hour's (0.1).
+    points = result["operating_points"]
+    assert [p["target_alerts_per_hour"] for p in points] == [0.1, 1.0, 10.0]
+    assert points[0]["threshold"] == result["threshold"]
+    assert points[0]["fake_alerted"] == result["fake"]["alerted"]
+    assert all(a["threshold"] >= b["threshold"] for a, b in zip(points, points[1:]))
+    assert all(a["fake_alerted"] <= b["fake_alerted"] for a, b in zip(points, points[1:]))
+    assert "| 10 |" in (pack / "MODEL_CARD.md").read_text()
     card = resolve_pack(pack).card
     assert card.alert_threshold is not None
     assert card.alert_threshold.value == result["threshold"]
