@@ -457,12 +457,12 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     from engines.data.manifest import read_manifest
     from engines.export import onnx_session
     from engines.models.temporal import TemporalEnsemble, count_temporal_macs
-    from engines.train.temporal_ensemble import config_seeds
     from engines.registry import Calibration, InputSpec, ModelCard, resolve_pack, write_card
     from engines.runtime.onnx_prep import tensorrt_compat_issues
     from engines.synthesis.sbi import SBIConfig
     from engines.train.evaluate import calibrate, fit_calibration, pick_threshold
     from engines.train.temporal_data import WindowBank, WindowFakeConfig, centre_window
+    from engines.train.temporal_ensemble import config_seeds
     from engines.train.temporal_export import (
         benchmark_temporal,
         export_temporal_onnx,

@@ -12,16 +12,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from engines.models.temporal import TemporalEnsemble, TemporalNet  # noqa: E402
-from engines.registry import resolve_pack  # noqa: E402
-from engines.train.temporal_ensemble import (  # noqa: E402
+from engines.models.temporal import TemporalEnsemble, TemporalNet
+from engines.registry import resolve_pack
+from engines.train.temporal_ensemble import (
     config_seeds,
     join_onnx,
     join_packs,
     main,
     mean_logits_check,
 )
-from engines.train.temporal_export import (  # noqa: E402
+from engines.train.temporal_export import (
     export_temporal_onnx,
     onnx_window_logits,
     torch_window_logits,

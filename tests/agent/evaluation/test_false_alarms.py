@@ -1,5 +1,6 @@
 """Alert threshold at a target false-alarm rate, with the product's own rolling scorer."""
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -96,8 +97,8 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     assert [p["target_alerts_per_hour"] for p in points] == [0.1, 1.0, 10.0]
     assert points[0]["threshold"] == result["threshold"]
     assert points[0]["fake_alerted"] == result["fake"]["alerted"]
-    assert all(a["threshold"] >= b["threshold"] for a, b in zip(points, points[1:]))
-    assert all(a["fake_alerted"] <= b["fake_alerted"] for a, b in zip(points, points[1:]))
+    assert all(a["threshold"] >= b["threshold"] for a, b in itertools.pairwise(points))
+    assert all(a["fake_alerted"] <= b["fake_alerted"] for a, b in itertools.pairwise(points))
     assert "| 10 |" in (pack / "MODEL_CARD.md").read_text()
     card = resolve_pack(pack).card
     assert card.alert_threshold is not None
