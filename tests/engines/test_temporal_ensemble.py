@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from engines.models.temporal import TemporalEnsemble, TemporalNet
+from engines.models.temporal import TemporalEnsemble
 from engines.registry import resolve_pack
 from engines.train.temporal_ensemble import (
     config_seeds,
@@ -26,31 +26,14 @@ from engines.train.temporal_export import (
     onnx_window_logits,
     torch_window_logits,
 )
+from tests.support.temporal_nets import SIZE, T, random_windows, tiny_net
 
-T, SIZE = 8, 48
-WIDTHS = (8, 8, 16, 16)
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "temporal-sbi.yaml"
-
-
-def _net(seed: int) -> TemporalNet:
-    torch.manual_seed(seed)
-    net = TemporalNet(WIDTHS, frames=T).eval()
-    for m in net.modules():  # non-trivial statistics, so members really differ
-        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.weight.data.uniform_(0.5, 1.5)
-    return net
-
-
-def _windows(n: int) -> np.ndarray:
-    return np.random.default_rng(3).integers(0, 256, (n, T, SIZE, SIZE, 3), dtype=np.uint8)
-
-
 def test_joined_graph_is_the_mean_of_its_members(tmp_path):
-    paths = [export_temporal_onnx(_net(s), tmp_path / f"m{s}.onnx", T, SIZE, flip_average=True)
+    paths = [export_temporal_onnx(tiny_net(s), tmp_path / f"m{s}.onnx", T, SIZE, flip_average=True)
              for s in (0, 1)]
     joined = join_onnx(paths, tmp_path / "joined.onnx")
-    windows = _windows(5)
+    windows = random_windows(5)
     a, b = (onnx_window_logits(str(p), windows) for p in paths)
     assert np.abs(a - b).max() > 1e-3  # two different networks
     assert mean_logits_check(paths, joined, windows) < 1e-5
@@ -58,13 +41,13 @@ def test_joined_graph_is_the_mean_of_its_members(tmp_path):
 
 
 def test_training_export_of_an_ensemble_matches_the_joined_members(tmp_path):
-    nets = [_net(0), _net(1)]
+    nets = [tiny_net(0), tiny_net(1)]
     ensemble = TemporalEnsemble(nets).eval()
     exported = export_temporal_onnx(ensemble, tmp_path / "ens.onnx", T, SIZE, flip_average=True)
     members = [export_temporal_onnx(n, tmp_path / f"m{i}.onnx", T, SIZE, flip_average=True)
                for i, n in enumerate(nets)]
     joined = join_onnx(members, tmp_path / "joined.onnx")
-    windows = _windows(4)
+    windows = random_windows(4)
     np.testing.assert_allclose(onnx_window_logits(str(exported), windows),
                                onnx_window_logits(str(joined), windows), atol=1e-4)
     np.testing.assert_allclose(torch_window_logits(ensemble, windows, flip_average=True),

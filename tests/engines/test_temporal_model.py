@@ -26,35 +26,17 @@ from engines.train.temporal_export import (  # noqa: E402
     export_temporal_onnx,
     torch_window_logits,
 )
-
-T, SIZE = 8, 48
-WIDTHS = (8, 8, 16, 16)
-
-
-def _net(seed: int = 0) -> TemporalNet:
-    torch.manual_seed(seed)
-    net = TemporalNet(WIDTHS, frames=T).eval()
-    # Non-trivial BN statistics, so the export check compares real numbers.
-    for m in net.modules():
-        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-    return net
-
-
-def _windows(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, T, SIZE, SIZE, 3), dtype=np.uint8)
+from tests.support.temporal_nets import SIZE, WIDTHS, T, random_windows, tiny_net  # noqa: E402
 
 
 def test_forward_shapes():
-    net = _net()
+    net = tiny_net()
     x = torch.randn(3, T, 3, SIZE, SIZE)
     assert net(x).shape == (3,)
     logits, aux = net.forward_aux(x)
     assert logits.shape == (3,) and aux.shape == (3 * T, 1, SIZE // 8, SIZE // 8)
     wrapped = WindowClassifier(net).eval()
-    out = wrapped(torch.from_numpy(_windows(2)))
+    out = wrapped(torch.from_numpy(random_windows(2)))
     assert out.shape == (2,) and out.dtype == torch.float32
     assert count_temporal_macs(net, T, SIZE) > 0
     assert isinstance(build_temporal_model({"widths": list(WIDTHS)}, T), TemporalNet)
@@ -62,8 +44,8 @@ def test_forward_shapes():
 
 def test_the_model_sees_frame_order():
     """Frame differences and temporal convs: shuffling the frames changes the logit."""
-    net = _net()
-    w = _windows(1)
+    net = tiny_net()
+    w = random_windows(1)
     shuffled = w[:, np.random.default_rng(0).permutation(T)]
     a, b = torch_window_logits(net, w), torch_window_logits(net, shuffled)
     assert abs(float(a[0] - b[0])) > 1e-6
@@ -89,12 +71,12 @@ def _pack(tmp_path, net) -> object:
 def test_export_round_trip_through_a_pack(tmp_path):
     from engines.runtime.onnxruntime import OnnxRuntimeEngine
 
-    net = _net()
+    net = tiny_net()
     pack = _pack(tmp_path, net)
     assert pack.card.role == "temporal" and pack.card.input.frames == T
     assert pack.card.input.layout == "NTHWC"
     engine = OnnxRuntimeEngine(pack, threads=1)
-    windows = _windows(5, seed=1)
+    windows = random_windows(5, seed=1)
     ours = engine.infer(windows)
     assert ours.shape == (5,) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, torch_window_logits(net, windows), atol=1e-4, rtol=1e-4)
@@ -105,9 +87,9 @@ def test_flip_average_export_scores_a_window_and_its_mirror_alike(tmp_path):
     from engines.runtime.onnx_prep import tensorrt_compat_issues
     from engines.train.temporal_export import onnx_window_logits
 
-    net = _net()
+    net = tiny_net()
     path = export_temporal_onnx(net, tmp_path / "flip.onnx", T, SIZE, flip_average=True)
-    windows = _windows(3, seed=2)
+    windows = random_windows(3, seed=2)
     mirrored = np.ascontiguousarray(windows[:, :, :, ::-1])
     ours = onnx_window_logits(path, windows)
     np.testing.assert_allclose(ours, onnx_window_logits(path, mirrored), atol=1e-4, rtol=1e-4)
@@ -125,7 +107,7 @@ def test_export_passes_the_tensorrt_input_rule(tmp_path):
 
     from engines.runtime.onnx_prep import tensorrt_compat_issues
 
-    pack = _pack(tmp_path, _net())
+    pack = _pack(tmp_path, tiny_net())
     assert tensorrt_compat_issues(pack.onnx_path) == []
     model = onnx.load(str(pack.onnx_path))
     (inp,) = [i for i in model.graph.input if i.name == "crops"]
@@ -136,7 +118,7 @@ def test_export_passes_the_tensorrt_input_rule(tmp_path):
 
 
 def test_fusion_entry_shape_in_the_card(tmp_path):
-    pack = _pack(tmp_path, _net())
+    pack = _pack(tmp_path, tiny_net())
     card = json.loads((pack.folder / "card.json").read_text())
     fusion = card["training"]["fusion"]
     assert set(fusion["weights"]) == {"spatial", "temporal"}
