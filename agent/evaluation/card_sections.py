@@ -87,12 +87,11 @@ def eval_body(report: dict, command: str) -> str:
         f"{json.dumps(unknown['refused_reasons'])}. Intervals: bootstrap over files, fakes and "
         "reals resampled separately (2000 resamples).",
     ]
-    from agent.evaluation.report import _alert_lines
+    from agent.evaluation.report import alert_summary
 
-    alerts = _alert_lines(report)
+    alerts = alert_summary(report)
     if alerts:
-        lines += ["", "Alerts the agent raised (rolling score, minimum duration, as live): "
-                  + alerts[0].removeprefix("alerts ") + "."]
+        lines += ["", f"Alerts the agent raised (rolling score, minimum duration, as live): {alerts}."]
     return "\n".join(lines)
 
 

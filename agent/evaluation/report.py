@@ -467,14 +467,18 @@ def format_report(report: dict) -> str:
             for label in ("real", "fake")
         )
     )
-    lines += _alert_lines(report)
+    summary = alert_summary(report)
+    if summary:
+        lines.append(f"alerts {summary}")
     return "\n".join(lines)
 
 
-def _alert_lines(report: dict) -> list[str]:
-    alerts = report.get("alerts")  # reports written before it was recorded lack it
+def alert_summary(report: dict) -> str | None:
+    """"at threshold T: F of N fake videos (first alert at ...); R of M real videos", or None
+    when the run had no videos (or predates the alerts block)."""
+    alerts = report.get("alerts")
     if not alerts or not (alerts["fake_videos"]["files"] or alerts["real_videos"]["files"]):
-        return []
+        return None
     fake, real, first = alerts["fake_videos"], alerts["real_videos"], alerts["fake_first_alert_s"]
     when = ""
     if first and fake["alerting"] == 1:
@@ -483,9 +487,9 @@ def _alert_lines(report: dict) -> list[str]:
         when = (f" (first alert at {first['median']:.1f} s median, {first['min']:.1f}-"
                 f"{first['max']:.1f} s)")
     threshold = report["protocol"].get("threshold")
-    at = f" at threshold {threshold:.4f}" if threshold is not None else ""
-    return [f"alerts{at}: {fake['alerting']} of "
-            f"{fake['files']} fake videos{when}; {real['alerting']} of {real['files']} real videos"]
+    at = f"at threshold {threshold:.4f}: " if threshold is not None else ""
+    return (f"{at}{fake['alerting']} of {fake['files']} fake videos{when}; {real['alerting']} of "
+            f"{real['files']} real videos")
 
 
 def format_sweep(sweep: dict, role: str | None = None) -> str:

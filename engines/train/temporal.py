@@ -245,6 +245,20 @@ def export_options(cfg: dict) -> tuple[int, bool]:
     return opset, flip
 
 
+def check_config(cfg: dict) -> None:
+    """Every setting that would otherwise fail inside the run, checked before any work
+    (ValueError naming the setting)."""
+    from engines.synthesis.sbi import SBIConfig
+    from engines.train.temporal_data import WindowFakeConfig
+    from engines.train.temporal_ensemble import config_seeds
+
+    fusion_rule_of(cfg)
+    export_options(cfg)
+    config_seeds(cfg)
+    WindowFakeConfig.from_dict(cfg["fakes"])
+    SBIConfig.from_dict(cfg["sbi"])
+
+
 def recipe_text(cfg: dict, fakes_cfg) -> str:
     """The card's one-paragraph training recipe (also what a reused network is checked by)."""
     return (
@@ -798,6 +812,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
+    import yaml
+
+    try:
+        check_config(load_config(args.config))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"verity train temporal: {args.config}: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         pack = run(args.config, args.data, args.work, args.pack_out, cache_dir=args.cache,

@@ -77,3 +77,19 @@ def test_the_shipped_temporal_card_is_reproduced_by_a_refit(data_dir, tmp_path):
         for level in ("window", "video"):
             assert card.metrics["validation"]["all_fakes"][score][level]["auc"] == pytest.approx(
                 shipped.metrics["validation"]["all_fakes"][score][level]["auc"], abs=1e-3)
+
+
+@pytest.mark.parametrize("line, named", [
+    ("ensemble_seeds: [0]", "ensemble_seeds"),
+    ("fusion: {rule: maximum}", "fusion.rule"),
+    ("export: {flip_average: 'yes'}", "export.flip_average"),
+])
+def test_a_wrong_config_value_is_named_before_any_work(tmp_path, capsys, line, named):
+    from engines.train.temporal import main
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(CONFIG.read_text() + f"\n{line}\n")
+    work = tmp_path / "work"
+    code = main(["--config", str(config), "--data", str(tmp_path), "--work", str(work)])
+    assert code == 2 and named in capsys.readouterr().err
+    assert not work.exists()
