@@ -406,25 +406,41 @@ def _even(image: np.ndarray) -> np.ndarray:
 
 def h264_roundtrip(image_bgr: np.ndarray, crf: int, preset: str = REENCODE_PRESET) -> np.ndarray:
     """The picture as one H.264 intra frame at `crf`, decoded back (odd sides trimmed by 1)."""
+    return h264_clip_roundtrip([image_bgr], crf, preset)[0]
+
+
+def h264_clip_roundtrip(frames_bgr: list[np.ndarray], crf: int, preset: str = REENCODE_PRESET,
+                        fps: int = 10) -> list[np.ndarray]:
+    """Frames encoded as one H.264 clip at `crf` (an intra frame, then predicted ones, no
+    B-frames, as the `video` perturbation and live streams), decoded back. Odd sides are
+    trimmed by 1. Colour conversion is OpenCV's: FFmpeg's scaler rounds differently with the
+    buffer's memory alignment, which made training draws irreproducible. One encoder thread,
+    since training calls this from several worker processes."""
     import av
 
-    image = np.ascontiguousarray(_even(image_bgr))
-    h, w = image.shape[:2]
+    frames = [np.ascontiguousarray(_even(im)) for im in frames_bgr]
+    h, w = frames[0].shape[:2]
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width, encoder.height, encoder.pix_fmt = w, h, "yuv420p"
-    encoder.time_base = Fraction(1, 25)
-    encoder.options = {"crf": str(crf), "preset": preset, "bf": "0"}  # as for video files
-    frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-    frame.pts = 0
-    packets = list(encoder.encode(frame)) + list(encoder.encode(None))
+    encoder.time_base = Fraction(1, fps)
+    encoder.framerate = Fraction(fps)
+    encoder.thread_count = 1
+    encoder.options = {"crf": str(crf), "preset": preset, "bf": "0"}
+    packets = []
+    for index, image in enumerate(frames):
+        planes = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.pts = index
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
     decoder = av.CodecContext.create("h264", "r")
-    frames = []
+    decoded = []
     for packet in packets:
-        frames += decoder.decode(packet)
-    frames += decoder.decode(None)
-    if not frames:
-        raise RuntimeError("H.264 round trip produced no frame")
-    return frames[0].to_ndarray(format="bgr24")
+        decoded += decoder.decode(packet)
+    decoded += decoder.decode(None)
+    if len(decoded) != len(frames):
+        raise RuntimeError(f"H.264 round trip gave {len(decoded)} of {len(frames)} frames")
+    return [cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420) for f in decoded]
 
 
 def reencode(

@@ -29,6 +29,13 @@ class AugmentConfig:
     gray_p: float = 0.0  # probability of a grey-scale pair
     jpeg_p: float = 0.5
     jpeg_quality: tuple[int, int] = (40, 100)
+    # H.264 instead of JPEG for this share of pairs (a window: one clip, intra then predicted
+    # frames), at a CRF from video_crf, after resizing by a factor from video_scale and back
+    # (a face covers more or fewer macroblocks as it is larger or smaller in the stream).
+    # 0 draws nothing, so recipes without it keep their random sequence.
+    video_p: float = 0.0
+    video_crf: tuple[int, int] = (18, 40)
+    video_scale: tuple[float, float] = (1.0, 2.0)
     resize_p: float = 0.3
     resize_factor: tuple[float, float] = (0.35, 0.9)
     blur_p: float = 0.2
@@ -48,6 +55,14 @@ class AugmentConfig:
             raise ValueError(f"augment.overlay_p: {self.overlay_p!r} is not a probability")
         if self.overlay_drift < 0:
             raise ValueError(f"augment.overlay_drift: {self.overlay_drift!r} is negative")
+        if not 0.0 <= self.video_p <= 1.0:
+            raise ValueError(f"augment.video_p: {self.video_p!r} is not a probability")
+        if not 0 <= self.video_crf[0] <= self.video_crf[1] <= 51:
+            raise ValueError(f"augment.video_crf: {list(self.video_crf)!r} is not a range "
+                             "within H.264's 0..51")
+        if not 0 < self.video_scale[0] <= self.video_scale[1]:
+            raise ValueError(f"augment.video_scale: {list(self.video_scale)!r} is not a range "
+                             "of positive factors")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> AugmentConfig:
@@ -130,6 +145,42 @@ def shared_colour(images: list[np.ndarray], rng: np.random.Generator,
     return [np.clip(im, 0, 255) for im in out]
 
 
+def h264_recipe_text(augment: dict, items: str, coded_as: str) -> str:
+    """A card recipe's words for H.264 augmentation, only where a config uses it (older
+    recipes' text, which a reused network is checked by, stays as it was)."""
+    share = float(augment.get("video_p", 0))
+    if share <= 0:
+        return ""
+    crf = augment.get("video_crf", list(AugmentConfig.video_crf))
+    return f" ({share:g} of the {items} coded as {coded_as} at CRF {crf[0]}-{crf[1]} instead of JPEG)"
+
+
+def draw_video(rng: np.random.Generator, cfg: AugmentConfig) -> bool:
+    """Whether this pair is H.264-encoded (no draw at all when video_p is 0)."""
+    return cfg.video_p > 0 and rng.random() < cfg.video_p
+
+
+def video_draw(rng: np.random.Generator, cfg: AugmentConfig) -> tuple[int, float]:
+    """(CRF, resize factor) for one H.264 round trip, shared by a real and its fake."""
+    crf = int(rng.integers(cfg.video_crf[0], cfg.video_crf[1] + 1))
+    return crf, float(rng.uniform(*cfg.video_scale))
+
+
+def video_roundtrip(frames: list[np.ndarray], crf: int, scale: float) -> list[np.ndarray]:
+    """Frames (same size) resized by `scale` (even sides), encoded as one H.264 clip at `crf`,
+    decoded and resized back."""
+    from engines.perturbations import h264_clip_roundtrip
+
+    h, w = frames[0].shape[:2]
+    sh, sw = 2 * max(8, round(h * scale / 2)), 2 * max(8, round(w * scale / 2))
+    sized = frames if (sh, sw) == (h, w) else [
+        cv2.resize(im, (sw, sh), interpolation=cv2.INTER_LINEAR) for im in frames]
+    coded = h264_clip_roundtrip(sized, crf)
+    if (sh, sw) == (h, w):
+        return coded
+    return [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in coded]
+
+
 def augment_pair(
     images: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
 ) -> list[np.ndarray]:
@@ -150,7 +201,10 @@ def augment_pair(
         noise = rng.normal(0, rng.uniform(*cfg.noise_sigma), out[0].shape).astype(np.float32)
         out = [im + noise for im in out]
     out = [np.clip(im + 0.5, 0, 255).astype(np.uint8) for im in out]
-    if rng.random() < cfg.jpeg_p:
+    if draw_video(rng, cfg):
+        crf, scale = video_draw(rng, cfg)
+        out = [video_roundtrip([im], crf, scale)[0] for im in out]  # a still: one intra frame
+    elif rng.random() < cfg.jpeg_p:
         q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
         out = [
             cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_COLOR)

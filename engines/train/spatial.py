@@ -318,7 +318,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     ecfg = cfg.get("eval", {})
     mon_rng = np.random.default_rng([seed, 5])
     mon_idx = mon_rng.choice(len(val_real_bank), min(400, len(val_real_bank)), replace=False)
-    from engines.train.augment import center_crop
+    from engines.train.augment import center_crop, h264_recipe_text
 
     mon_real = center_crop(val_real_bank.crops[np.sort(mon_idx)], loose, target)
     mon_sub = FaceBank(val_real_bank.crops[np.sort(mon_idx)], val_real_bank.mesh[np.sort(mon_idx)],
@@ -462,7 +462,9 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
                      "fully generated face in place of the blend, its boundary map unsupervised"
                      if fake_bank is not None else "")
                   + "); shared jitter/flip/colour/downscale/blur/noise/"
-                  "JPEG/cutout augmentation; BCE on one logit"
+                  "JPEG/cutout augmentation"
+                  + h264_recipe_text(cfg["augment"], "pairs", "H.264 intra frames")
+                  + "; BCE on one logit"
                   + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a "
                      "blending-boundary map (4M(1-M), Face X-ray style)"
                      + (f" from a top-down decoder at stride {cfg['model'].get('map_stride', 4)}"

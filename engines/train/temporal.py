@@ -249,6 +249,7 @@ def check_config(cfg: dict) -> None:
     """Every setting that would otherwise fail inside the run, checked before any work
     (ValueError naming the setting)."""
     from engines.synthesis.sbi import SBIConfig
+    from engines.train.augment import AugmentConfig
     from engines.train.temporal_data import WindowFakeConfig
     from engines.train.temporal_ensemble import config_seeds
 
@@ -257,17 +258,21 @@ def check_config(cfg: dict) -> None:
     config_seeds(cfg)
     WindowFakeConfig.from_dict(cfg["fakes"])
     SBIConfig.from_dict(cfg["sbi"])
+    AugmentConfig.from_dict(cfg.get("augment"))
 
 
 def recipe_text(cfg: dict, fakes_cfg) -> str:
     """The card's one-paragraph training recipe (also what a reused network is checked by)."""
+    from engines.train.augment import h264_recipe_text
+
     return (
         "Self-blended windows on real videos only: each real window of T aligned crops "
         "paired with its own blend (one SBIParams per window with per-frame mask jitter; "
         "variants: " + ", ".join(f"{k} {v}" for k, v in fakes_cfg.variants.items()) +
         "), one crop jitter per window plus per-frame tracking jitter, colour / downscale "
-        "/ blur / noise / JPEG drawn once per window and shared by the pair, random time "
-        "reversal; BCE on one logit"
+        "/ blur / noise / JPEG drawn once per window and shared by the pair"
+        + h264_recipe_text(cfg.get("augment") or {}, "windows", "one H.264 clip")
+        + ", random time reversal; BCE on one logit"
         + (f" plus {float(cfg['train'].get('aux_weight', 0))} x BCE on a training-only "
            "per-frame blending-boundary map (4M(1-M)) from the stride-8 features"
            if float(cfg["train"].get("aux_weight", 0)) > 0 else "")

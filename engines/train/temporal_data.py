@@ -35,7 +35,14 @@ from engines.data.clips import load_clip, window_starts
 from engines.faces.align import AlignSpec, similarity_from_points
 from engines.synthesis.reenact import ReenactParams, reenact_window, resample
 from engines.synthesis.sbi import SBIConfig, SBIParams, self_blend
-from engines.train.augment import AugmentConfig, jitter_matrix, shared_colour
+from engines.train.augment import (
+    AugmentConfig,
+    draw_video,
+    jitter_matrix,
+    shared_colour,
+    video_draw,
+    video_roundtrip,
+)
 from engines.train.overlays import composite, random_overlay
 
 VARIANTS = ("clip", "lower", "drift", "partial", "independent", "reenact")
@@ -288,9 +295,10 @@ def window_matrices(loose: AlignSpec, target: AlignSpec, rng: np.random.Generato
 
 def augment_window(real: list[np.ndarray], fake: list[np.ndarray], rng: np.random.Generator,
                    cfg: AugmentConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Colour, overlay, downscale-and-up, blur, noise, JPEG, cutout: drawn once per window and
-    applied to every frame of the real and the fake window (noise: one draw per frame, shared).
-    The overlay comes before the degradations: a burned-in mark is encoded with the video."""
+    """Colour, overlay, downscale-and-up, blur, noise, JPEG or H.264, cutout: drawn once per
+    window and applied to every frame of the real and the fake window (noise: one draw per
+    frame, shared; H.264: each window encoded as one clip at the same CRF). The overlay comes
+    before the degradations: a burned-in mark is encoded with the video."""
     t = len(real)
     frames = [im.astype(np.float32) for im in real + fake]
     size = real[0].shape[0]
@@ -313,7 +321,10 @@ def augment_window(real: list[np.ndarray], fake: list[np.ndarray], rng: np.rando
         noise = [rng.normal(0, level, frames[0].shape).astype(np.float32) for _ in range(t)]
         frames = [im + noise[i % t] for i, im in enumerate(frames)]
     frames = [np.clip(im + 0.5, 0, 255).astype(np.uint8) for im in frames]
-    if rng.random() < cfg.jpeg_p:
+    if draw_video(rng, cfg):  # each window one clip, the real and the fake at the same CRF
+        crf, scale = video_draw(rng, cfg)
+        frames = video_roundtrip(frames[:t], crf, scale) + video_roundtrip(frames[t:], crf, scale)
+    elif rng.random() < cfg.jpeg_p:
         q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
         frames = [cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])[1],
                                cv2.IMREAD_COLOR) for im in frames]

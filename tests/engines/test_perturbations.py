@@ -3,6 +3,7 @@ and the same seed gives the same result."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import av
@@ -215,3 +216,21 @@ def test_video_reencode_is_decodable_and_coarser_at_higher_crf(clip, tmp_path):
 def test_reencode_refuses_frame_types(clip, tmp_path):
     with pytest.raises(ValueError, match="frame perturbation"):
         P.reencode(clip, tmp_path / "x.mp4", "blur", 1)
+
+
+def test_h264_clip_keeps_every_frame_and_smooths_small_flicker(photo):
+    """A clip is coded as intra + predicted frames: a faint frame-to-frame flicker (the kind a
+    blend boundary makes) is mostly not coded at a streaming CRF, which training must see."""
+    rng = np.random.default_rng(0)
+    base = photo[:96, :128].astype(np.int16)
+    frames = [np.clip(base + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
+              for _ in range(8)]
+    coded = P.h264_clip_roundtrip(frames, 35)
+    assert len(coded) == 8 and coded[0].shape == frames[0].shape
+
+    def flicker(seq):
+        return np.mean([mean_abs_diff(a, b) for a, b in itertools.pairwise(seq)])
+
+    assert flicker(coded) < 0.5 * flicker(frames)
+    fine = P.h264_clip_roundtrip(frames, 18)
+    assert mean_abs_diff(fine[3], frames[3]) < mean_abs_diff(coded[3], frames[3])

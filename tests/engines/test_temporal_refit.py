@@ -83,6 +83,7 @@ def test_the_shipped_temporal_card_is_reproduced_by_a_refit(data_dir, tmp_path):
     ("ensemble_seeds: [0]", "ensemble_seeds"),
     ("fusion: {rule: maximum}", "fusion.rule"),
     ("export: {flip_average: 'yes'}", "export.flip_average"),
+    ("augment: {video_p: 2}", "augment.video_p"),
 ])
 def test_a_wrong_config_value_is_named_before_any_work(tmp_path, capsys, line, named):
     from engines.train.temporal import main
@@ -93,3 +94,18 @@ def test_a_wrong_config_value_is_named_before_any_work(tmp_path, capsys, line, n
     code = main(["--config", str(config), "--data", str(tmp_path), "--work", str(work)])
     assert code == 2 and named in capsys.readouterr().err
     assert not work.exists()
+
+
+def test_the_recipe_names_h264_windows_only_where_a_config_uses_them():
+    """The shipped recipe's text (which a reused network is checked by) stays as it was."""
+    import yaml
+
+    from engines.train.temporal import recipe_text
+    from engines.train.temporal_data import WindowFakeConfig
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    fakes = WindowFakeConfig.from_dict(cfg["fakes"])
+    assert "H.264" not in recipe_text(cfg, fakes)
+    assert recipe_text(cfg, fakes) == resolve_pack("temporal-sbi").card.training["recipe"]
+    cfg["augment"] = {**cfg["augment"], "video_p": 0.4, "video_crf": [18, 40]}
+    assert "0.4 of the windows coded as one H.264 clip at CRF 18-40" in recipe_text(cfg, fakes)

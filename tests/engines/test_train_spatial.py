@@ -163,3 +163,22 @@ def test_a_trained_fake_faces_only_reals_as_large_as_a_still_when_asked():
     with pytest.raises(ValueError, match="no real faces"):
         PairDataset(bank, maker, fakes, 1.0, FakePairMaker(LOOSE, TARGET, plain),
                     partner_min_interocular=100)
+
+
+def test_h264_augmentation_codes_a_pair_alike_as_intra_frames():
+    from engines.train.augment import augment_pair
+
+    rng = np.random.default_rng(0)
+    image = cv2_blurred(rng.integers(30, 220, (64, 64, 3)).astype(np.uint8))
+    cfg = AugmentConfig(video_p=1.0, video_crf=(38, 38), color_p=0.0, jpeg_p=0.0, resize_p=0.0,
+                        blur_p=0.0, noise_p=0.0, cutout_p=0.0)
+    real, fake = augment_pair([image, image.copy()], np.random.default_rng(1), cfg)
+    np.testing.assert_array_equal(real, fake)
+    assert real.shape == image.shape
+    assert np.abs(real.astype(int) - image.astype(int)).mean() > 0.5
+
+
+def cv2_blurred(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), 1.5)
