@@ -155,17 +155,6 @@ def h264_recipe_text(augment: dict, items: str, coded_as: str) -> str:
     return f" ({share:g} of the {items} coded as {coded_as} at CRF {crf[0]}-{crf[1]} instead of JPEG)"
 
 
-def draw_video(rng: np.random.Generator, cfg: AugmentConfig) -> bool:
-    """Whether this pair is H.264-encoded (no draw at all when video_p is 0)."""
-    return cfg.video_p > 0 and rng.random() < cfg.video_p
-
-
-def video_draw(rng: np.random.Generator, cfg: AugmentConfig) -> tuple[int, float]:
-    """(CRF, resize factor) for one H.264 round trip, shared by a real and its fake."""
-    crf = int(rng.integers(cfg.video_crf[0], cfg.video_crf[1] + 1))
-    return crf, float(rng.uniform(*cfg.video_scale))
-
-
 def video_roundtrip(frames: list[np.ndarray], crf: int, scale: float) -> list[np.ndarray]:
     """Frames (same size) resized by `scale` (even sides), encoded as one H.264 clip at `crf`,
     decoded and resized back."""
@@ -179,6 +168,22 @@ def video_roundtrip(frames: list[np.ndarray], crf: int, scale: float) -> list[np
     if (sh, sw) == (h, w):
         return coded
     return [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in coded]
+
+
+def shared_compression(clips: list[list[np.ndarray]], rng: np.random.Generator,
+                       cfg: AugmentConfig) -> list[list[np.ndarray]]:
+    """H.264 (share video_p) or else JPEG (jpeg_p), drawn once and applied to every clip alike:
+    a clip (a window, or one still) is coded as one H.264 stream; JPEG codes each frame. With
+    video_p 0 nothing is drawn for H.264, so recipes without it keep their random sequence."""
+    if cfg.video_p > 0 and rng.random() < cfg.video_p:
+        crf = int(rng.integers(cfg.video_crf[0], cfg.video_crf[1] + 1))
+        scale = float(rng.uniform(*cfg.video_scale))
+        return [video_roundtrip(clip, crf, scale) for clip in clips]
+    if rng.random() < cfg.jpeg_p:
+        q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        return [[cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])[1],
+                              cv2.IMREAD_COLOR) for im in clip] for clip in clips]
+    return clips
 
 
 def augment_pair(
@@ -201,15 +206,7 @@ def augment_pair(
         noise = rng.normal(0, rng.uniform(*cfg.noise_sigma), out[0].shape).astype(np.float32)
         out = [im + noise for im in out]
     out = [np.clip(im + 0.5, 0, 255).astype(np.uint8) for im in out]
-    if draw_video(rng, cfg):
-        crf, scale = video_draw(rng, cfg)
-        out = [video_roundtrip([im], crf, scale)[0] for im in out]  # a still: one intra frame
-    elif rng.random() < cfg.jpeg_p:
-        q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-        out = [
-            cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_COLOR)
-            for im in out
-        ]
+    out = [clip[0] for clip in shared_compression([[im] for im in out], rng, cfg)]  # stills
     if rng.random() < cfg.cutout_p:
         h = int(rng.integers(size // 8, size // 3))
         w = int(rng.integers(size // 8, size // 3))

@@ -17,10 +17,12 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from engines.train import run_setup
 
@@ -65,6 +67,17 @@ def stage_configs(cfg: dict) -> list[dict]:
         stage["stage"] = i + 1
         out.append(stage)
     return out
+
+
+def check_config(cfg: dict) -> None:
+    """Every stage's blend and augmentation settings, checked before any work (ValueError
+    naming the setting)."""
+    from engines.synthesis.sbi import SBIConfig
+    from engines.train.augment import AugmentConfig
+
+    for stage in stage_configs(cfg):
+        SBIConfig.from_dict(stage["sbi"])
+        AugmentConfig.from_dict(stage["augment"])
 
 
 # Config sections that do not change a stage's weights (the split acts through the files).
@@ -549,6 +562,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
+    try:
+        check_config(load_config(args.config))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"verity train spatial: {args.config}: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     pack = run(args.config, args.data, args.work, args.pack_out, cache_dir=args.cache)
     print(pack)

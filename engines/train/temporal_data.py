@@ -35,14 +35,7 @@ from engines.data.clips import load_clip, window_starts
 from engines.faces.align import AlignSpec, similarity_from_points
 from engines.synthesis.reenact import ReenactParams, reenact_window, resample
 from engines.synthesis.sbi import SBIConfig, SBIParams, self_blend
-from engines.train.augment import (
-    AugmentConfig,
-    draw_video,
-    jitter_matrix,
-    shared_colour,
-    video_draw,
-    video_roundtrip,
-)
+from engines.train.augment import AugmentConfig, jitter_matrix, shared_colour, shared_compression
 from engines.train.overlays import composite, random_overlay
 
 VARIANTS = ("clip", "lower", "drift", "partial", "independent", "reenact")
@@ -321,13 +314,8 @@ def augment_window(real: list[np.ndarray], fake: list[np.ndarray], rng: np.rando
         noise = [rng.normal(0, level, frames[0].shape).astype(np.float32) for _ in range(t)]
         frames = [im + noise[i % t] for i, im in enumerate(frames)]
     frames = [np.clip(im + 0.5, 0, 255).astype(np.uint8) for im in frames]
-    if draw_video(rng, cfg):  # each window one clip, the real and the fake at the same CRF
-        crf, scale = video_draw(rng, cfg)
-        frames = video_roundtrip(frames[:t], crf, scale) + video_roundtrip(frames[t:], crf, scale)
-    elif rng.random() < cfg.jpeg_p:
-        q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-        frames = [cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])[1],
-                               cv2.IMREAD_COLOR) for im in frames]
+    real_c, fake_c = shared_compression([frames[:t], frames[t:]], rng, cfg)
+    frames = real_c + fake_c
     if rng.random() < cfg.cutout_p:
         h = int(rng.integers(size // 8, size // 3))
         w = int(rng.integers(size // 8, size // 3))

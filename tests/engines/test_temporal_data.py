@@ -286,11 +286,15 @@ def test_h264_augmentation_codes_both_windows_alike_as_one_clip():
 
 def test_h264_augmentation_draws_nothing_when_off():
     """Recipes written before it (the shipped ones) keep their random sequence."""
-    from engines.train.augment import draw_video
+    from engines.train.augment import shared_compression
 
+    frames = [np.full((16, 16, 3), 100, np.uint8)]
     rng = np.random.default_rng(5)
-    assert not draw_video(rng, AugmentConfig())
-    assert rng.random() == np.random.default_rng(5).random()
+    out = shared_compression([frames], rng, AugmentConfig(jpeg_p=0.0))
+    assert out[0][0] is frames[0]
+    reference = np.random.default_rng(5)
+    reference.random()  # the JPEG draw, which recipes always made
+    assert rng.random() == reference.random()
 
 
 def test_a_wrong_h264_setting_is_named():

@@ -182,3 +182,24 @@ def cv2_blurred(image: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.GaussianBlur(image, (0, 0), 1.5)
+
+
+@pytest.mark.parametrize("old, new, named", [
+    ("  jpeg_quality: [40, 100]\n", "  jpeg_quality: [40, 100]\n  video_p: 1.5\n", "augment.video_p"),
+    ("        gray_p: 0.05\n", "        gray_p: 0.05\n        video_crf: [30, 20]\n",  # stage 2
+     "augment.video_crf"),
+])
+def test_a_wrong_augment_value_is_named_before_any_work(tmp_path, capsys, old, new, named):
+    """In the base section or a stage's override: exit 2 naming it, nothing written."""
+    from pathlib import Path
+
+    from engines.train.spatial import main
+
+    text = Path("configs/train/spatial-sbi.yaml").read_text()
+    assert text.count(old) == 1
+    config = tmp_path / "bad.yaml"
+    config.write_text(text.replace(old, new))
+    work = tmp_path / "work"
+    code = main(["--config", str(config), "--data", str(tmp_path), "--work", str(work)])
+    assert code == 2 and named in capsys.readouterr().err
+    assert not work.exists()
