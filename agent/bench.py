@@ -121,8 +121,24 @@ def run_agent(config: VerityConfig, clip: DemoClip, copies: int, realtime: bool)
         },
         "streams_with_false_alert": false_alerts,
         "inference_ms_per_face": round(1000 * scorer.inference_seconds / max(scorer.crops_scored, 1), 3),
+        "deep": _deep_figures(scorer, result.stats, wall, copies),
         "cpu_cores_used": round(cpu / wall, 2),
         "peak_rss_mb": round(rss.peak, 1),
+    }
+
+
+def _deep_figures(scorer, stats, wall: float, copies: int) -> dict | None:
+    """The deep look's cost: looks, ms per look, its share of one core per stream, and looks per
+    track-minute (the bench clip holds one face per stream)."""
+    if scorer.deep is None:
+        return None
+    looks = scorer.deep_looks
+    return {
+        "looks": looks,
+        "ms_per_look": round(1000 * scorer.deep_seconds / max(looks, 1), 1),
+        "core_share_per_stream": round(scorer.deep_seconds / wall / copies, 4),
+        "looks_per_track_minute": round(looks / max(copies * wall / 60.0, 1e-9), 1),
+        "runtime": scorer.deep.runtime,
     }
 
 
@@ -204,6 +220,8 @@ def run_bench(
             "detector": config.faces.detector.model_dump(),
             "model": config.models.spatial,
             "temporal_model": config.models.temporal,
+            "deep_model": config.models.deep,
+            "deep_every_s": config.models.deep_every_s,
             "cpu_count": os.cpu_count(),
         },
         "live": live,

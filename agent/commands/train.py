@@ -13,6 +13,7 @@ from agent.commands.common import CommandError
 TRAINERS = {
     "spatial": "engines.train.spatial",
     "temporal": "engines.train.temporal",
+    "deep": "engines.train.deep",
 }
 
 

@@ -18,10 +18,11 @@ class ModelsConfig(BaseModel):
         "pack folder.",
     )
     temporal: str | None = Field(
-        "temporal-sbi",
-        description="Frame-sequence model pack (name or folder), fused with the spatial one "
-        "by its card's rule; null: spatial only. Its fusion and alert threshold hold for the "
-        "spatial pack they were fitted with: another spatial pack needs null here or a refit.",
+        None,
+        description="Frame-sequence model pack (name or folder, e.g. temporal-sbi), fused with "
+        "the spatial one by its card's rule; null (default): none. Under deep_rule 'deep' it "
+        "decides nothing, so it is off by default. Its fusion and alert threshold hold for the "
+        "spatial pack they were fitted with: another spatial pack needs a refit.",
     )
 
     stills: str | None = Field(
@@ -29,6 +30,40 @@ class ModelsConfig(BaseModel):
         description="Model pack (name or folder, role spatial) that judges still images "
         "(photos, `verity score photo.jpg`, image files in `verity eval`), at its own card's "
         "threshold; null: the spatial model judges them too. Video frames never use it.",
+    )
+
+    deep: str | None = Field(
+        "deep-clip",
+        description="Deep-look model pack (name or folder, role deep): a head on a pretrained "
+        "backbone installed from PyPI (its card names the package and hash). It judges each "
+        "track every deep_every_s, more often while the track's score rises, and decides the "
+        "track's score by deep_rule; it also judges stills. null: the spatial (and temporal) "
+        "models decide alone.",
+    )
+    deep_rule: Literal["deep", "gated_max", "max"] = Field(
+        "deep",
+        description="deep: a frame's probability is its track's deep score (the other models "
+        "still run and are reported); gated_max: raised to the spatial model's probability "
+        "where that reaches the spatial card's own threshold; max: the larger of the deep score "
+        "and the spatial/temporal fusion. The deep card's alert threshold was calibrated with "
+        "one rule (verity calibrate records it): change it and recalibrate.",
+    )
+    deep_every_s: float = Field(
+        1.0, ge=0, le=3600,
+        description="Stream seconds between deep looks at one track (0: every analysed frame, "
+        "for GPU hosts). A new track gets its first look at once.",
+    )
+    deep_rising_every_s: float = Field(
+        0.3, ge=0, le=3600,
+        description="The same while the track's rolling score is at or above deep_escalate_at.",
+    )
+    deep_escalate_at: float = Field(
+        0.6, ge=0, le=1, description="Rolling score from which deep looks come faster."
+    )
+    deep_window: int = Field(
+        5, ge=1, le=100,
+        description="A track's deep score is the calibrated mean logit of its last this many "
+        "looks (1: the latest look alone).",
     )
 
     temporal_mode: Literal["continuous", "escalation"] = Field(
@@ -63,7 +98,12 @@ class ModelsConfig(BaseModel):
         description="Where built TensorRT engines are kept, keyed by model, TensorRT and GPU.",
     )
 
-    @field_validator("temporal", "stills", mode="before")
+    def deep_settings(self) -> dict:
+        """The deep look's settings an alert threshold is calibrated for (rule and sampling)."""
+        return {k: getattr(self, k) for k in ("deep_rule", "deep_every_s", "deep_rising_every_s",
+                                              "deep_escalate_at", "deep_window")}
+
+    @field_validator("temporal", "stills", "deep", mode="before")
     @classmethod
     def _none_spelled_out(cls, value):
         # From the environment (VERITY_MODELS__TEMPORAL=none) null can only come as a word.

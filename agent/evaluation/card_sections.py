@@ -30,13 +30,29 @@ def write_section(card_md: Path, title: str, body: str) -> None:
     card_md.write_text(with_section(card_md.read_text() if card_md.is_file() else "", title, body))
 
 
-def command_line(argv: Sequence[str], temporal_off: bool = False) -> str:
+def model_overrides(models) -> list[str]:
+    """The environment settings that make the default config run `models`' temporal and deep
+    packs (a pack folder outside the shipped ones is named PACK_DIR)."""
+    from agent.config import ModelsConfig
+    from engines.registry import PACKS_DIR
+
+    defaults, out = ModelsConfig(), []
+    for role in ("temporal", "deep"):
+        value, default = getattr(models, role), getattr(defaults, role)
+        if value == default:
+            continue
+        shown = "none" if value is None else (value if (PACKS_DIR / value).is_dir() else "PACK_DIR")
+        out.append(f"VERITY_MODELS__{role.upper()}={shown}")
+    return out
+
+
+def command_line(argv: Sequence[str], overrides: Sequence[str] = ()) -> str:
     """The command as a reader can re-run it: the data folder as DATA, a config by its file
-    name, without the output and card options. temporal_off: the run had no temporal model
-    though the default has one; without a --config saying so, the command says it."""
+    name, without the output and card options. overrides: environment settings the run used
+    (model_overrides); without a --config saying so, the command carries them."""
     out, skip = ["verity"], False
-    if temporal_off and "--config" not in argv:
-        out.insert(0, "VERITY_MODELS__TEMPORAL=none")
+    if "--config" not in argv:
+        out = [*overrides, *out]
     for i, arg in enumerate(argv):
         if skip:
             skip = False

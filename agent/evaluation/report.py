@@ -103,7 +103,7 @@ def metric_block(results: Iterable[FileResult], threshold: float,
 def model_roles(results: Iterable[FileResult]) -> list[str]:
     """The model roles that judged any face among `results`, in a fixed order."""
     seen = {role for r in results for scores in r.judged_by_model for role in scores}
-    order = ["spatial", "temporal", "stills"]
+    order = ["deep", "spatial", "temporal", "stills"]
     return [role for role in order if role in seen] + sorted(seen - set(order))
 
 

