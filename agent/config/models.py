@@ -20,16 +20,18 @@ class ModelsConfig(BaseModel):
     temporal: str | None = Field(
         None,
         description="Frame-sequence model pack (name or folder, e.g. temporal-sbi), fused with "
-        "the spatial one by its card's rule; null (default): none. Under deep_rule 'deep' it "
-        "decides nothing, so it is off by default. Its fusion and alert threshold hold for the "
-        "spatial pack they were fitted with: another spatial pack needs a refit.",
+        "the spatial one by its card's rule; null (default): none, the deep model decides (its "
+        "threshold was calibrated without it; deep_rule max would let it raise the score). Its "
+        "fusion and alert threshold hold for the spatial pack they were fitted with: another "
+        "spatial pack needs a refit.",
     )
 
     stills: str | None = Field(
         None,
         description="Model pack (name or folder, role spatial) that judges still images "
         "(photos, `verity score photo.jpg`, image files in `verity eval`), at its own card's "
-        "threshold; null: the spatial model judges them too. Video frames never use it.",
+        "threshold; null: the deep model (else the spatial one) judges them. Video frames never "
+        "use it.",
     )
 
     deep: str | None = Field(
@@ -37,11 +39,11 @@ class ModelsConfig(BaseModel):
         description="Deep-look model pack (name or folder, role deep): a head on a pretrained "
         "backbone installed from PyPI (its card names the package and hash). It judges each "
         "track every deep_every_s, more often while the track's score rises, and decides the "
-        "track's score by deep_rule; it also judges stills. null: the spatial (and temporal) "
-        "models decide alone.",
+        "track's score by deep_rule; it also judges stills unless `stills` names a pack. null: "
+        "the spatial (and temporal) models decide alone.",
     )
     deep_rule: Literal["deep", "gated_max", "max"] = Field(
-        "deep",
+        "gated_max",
         description="deep: a frame's probability is its track's deep score (the other models "
         "still run and are reported); gated_max: raised to the spatial model's probability "
         "where that reaches the spatial card's own threshold; max: the larger of the deep score "

@@ -22,9 +22,9 @@ by the spatial probability where that reaches the spatial card's threshold (`gat
 runs one face per call: its INT8 backbone scales activations per call, so a batched face's
 score would depend on its neighbours.
 
-Still images have no window: they are judged by the deep model when configured, else by
-`models.stills` (a per-crop pack trained for photos, with its own crop, calibration, threshold
-and out-of-distribution check), else by the spatial model.
+Still images have no window: they are judged by `models.stills` when configured (a per-crop
+pack trained for photos, with its own crop, calibration, threshold and out-of-distribution
+check), else by the deep model when configured, else by the spatial model.
 """
 
 from __future__ import annotations
@@ -213,14 +213,15 @@ class FaceScorer:
 
     @property
     def still_role(self) -> str:
-        """Which model judges stills: "deep", else "stills" when configured, else "spatial"."""
-        if self.deep_pack is not None:
-            return "deep"
-        return "stills" if self.stills_pack is not None else "spatial"
+        """Which model judges stills: "stills" when configured, else "deep" when configured,
+        else "spatial"."""
+        if self.stills_pack is not None:
+            return "stills"
+        return "deep" if self.deep_pack is not None else "spatial"
 
     @property
     def still_pack(self) -> ModelPack:
-        return self.deep_pack or self.stills_pack or self.spatial_pack
+        return self.stills_pack or self.deep_pack or self.spatial_pack
 
     @property
     def still_align_spec(self) -> AlignSpec:
@@ -279,9 +280,9 @@ class FaceScorer:
 
     def still_judgements(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated probabilities, out-of-distribution flags) for the faces of a still,
-        cropped with `still_align_spec`: the deep model's, else the stills model's when
-        configured."""
-        if self.deep is not None:
+        cropped with `still_align_spec`: the stills model's when configured, else the deep
+        model's (it has no out-of-distribution check), else the spatial model's."""
+        if self.stills is None and self.deep is not None:
             return self.deep_probabilities(crops), np.zeros(len(crops), bool)
         if self.stills is None:
             return self.spatial_judgements(crops)

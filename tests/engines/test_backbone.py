@@ -92,3 +92,13 @@ def test_a_joined_graph_is_cached_per_head_and_backbone(tmp_path, monkeypatch):
     assert path.parent == tmp_path and path.stat().st_size > 50e6
     stamp = path.stat().st_mtime_ns
     assert runnable_onnx(pack).stat().st_mtime_ns == stamp
+
+
+def test_the_deep_look_at_run_time_imports_neither_torch_nor_training_code():
+    import subprocess
+    import sys
+
+    code = ("import sys; import engines.backbone, agent.pipeline.scorer, agent.app; "
+            "print('torch' in sys.modules, any(m.startswith('engines.train') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"]

@@ -120,3 +120,22 @@ def test_the_onnx_head_equals_the_linear_head_on_token_summaries(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (got,) = session.run(["logits"], {"layer2": tokens["layer2"], "layer3": tokens["layer3"]})
     np.testing.assert_allclose(got, head.logits(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.data
+def test_validation_reals_are_the_split_rules_real_only_validation_groups(data_dir):
+    """The trainer's never-trained-on reals are the ones `verity eval --split validation
+    --split-config configs/train/deep-clip.yaml` puts on the validation side."""
+    from engines.data.manifest import read_manifest, split_by_group
+
+    entries = read_manifest(data_dir)
+    cfg = deep.load_config(CONFIG)
+    val_real = deep.validation_real_groups(entries, cfg.split)
+    split = split_by_group(entries, val_fraction=cfg.split.val_fraction, seed=cfg.split.seed)
+    real_only_val = {e.group for e in split.val
+                     if all(not x.is_fake for x in entries if x.group == e.group)}
+    assert val_real == real_only_val and len(val_real) >= 10
+    # No fold's head may train on a validation real or on its own family's groups.
+    fold_groups = {fold: {e.group for e in entries if e.family in families}
+                   for fold, families in cfg.families.items()}
+    assert all(groups and not (groups & val_real) for groups in fold_groups.values())

@@ -59,4 +59,5 @@ def pack_env(monkeypatch, plumbing_pack) -> Path:
     """`verity eval` (via agent.cli.main) uses the plumbing pack."""
     monkeypatch.setenv("VERITY_MODELS__SPATIAL", str(plumbing_pack))
     monkeypatch.setenv("VERITY_MODELS__TEMPORAL", "none")  # fitted with another spatial pack
+    monkeypatch.setenv("VERITY_MODELS__DEEP", "none")  # the plumbing pack alone decides
     return plumbing_pack

@@ -85,7 +85,7 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
          "--operating-points", "10,1"],
         capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "VERITY_MODELS__SPATIAL": str(pack),
-             "VERITY_MODELS__TEMPORAL": "none"},
+             "VERITY_MODELS__TEMPORAL": "none", "VERITY_MODELS__DEEP": "none"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -106,4 +106,4 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     from agent.config import load_config
     from agent.pipeline import FaceScorer
 
-    assert FaceScorer(load_config(models={"spatial": str(pack), "temporal": None}).models).threshold == result["threshold"]
+    assert FaceScorer(load_config(models={"spatial": str(pack), "temporal": None, "deep": None}).models).threshold == result["threshold"]

@@ -32,7 +32,7 @@ README = Path(__file__).resolve().parents[3] / "agent" / "evaluation" / "README.
 
 def make_evaluator(pack: Path, detector, **kwargs) -> Evaluator:
     quality = kwargs.pop("quality", {})
-    config = load_config(models={"spatial": str(pack), "temporal": None}, faces={"quality": quality})
+    config = load_config(models={"spatial": str(pack), "temporal": None, "deep": None}, faces={"quality": quality})
     return Evaluator(config, detector=detector, **kwargs)
 
 
@@ -109,7 +109,8 @@ def test_stills_are_judged_at_the_spatial_threshold_when_a_temporal_model_fuses(
     from tests.support.packs import temporal_plumbing_pack
 
     temporal = temporal_plumbing_pack(tmp_path / "t", alert_threshold=0.99)
-    config = load_config(models={"spatial": str(plumbing_pack), "temporal": str(temporal)})
+    config = load_config(models={"spatial": str(plumbing_pack), "temporal": str(temporal),
+                                 "deep": None})
     fusing = Evaluator(config, detector=detector)
     stills = [i for i in items if i.kind == "image"]
     results = fusing.run(stills)
@@ -126,7 +127,8 @@ def test_each_fused_model_is_also_measured_on_its_own(plumbing_pack, detector, i
     from tests.support.packs import temporal_plumbing_pack
 
     temporal = temporal_plumbing_pack(tmp_path / "t")
-    config = load_config(models={"spatial": str(plumbing_pack), "temporal": str(temporal)})
+    config = load_config(models={"spatial": str(plumbing_pack), "temporal": str(temporal),
+                                 "deep": None})
     fusing = Evaluator(config, detector=detector)
     results = fusing.run(items)
     report = build_report(results, threshold=fusing.threshold,

@@ -8,7 +8,8 @@ from agent.pipeline.scorer import FaceScorer
 
 
 def test_shipped_cards_were_calibrated_with_the_default_settings(caplog):
-    for models in ({}, {"temporal": None}):  # fused (default) and spatial alone
+    # The deep model (default), the spatial model alone, the spatial and temporal pair.
+    for models in ({}, {"deep": None}, {"deep": None, "temporal": "temporal-sbi"}):
         config = load_config(models=models)
         card = FaceScorer(config.models).decision_pack.card
         rolling = card.alert_threshold.measured["rolling"]

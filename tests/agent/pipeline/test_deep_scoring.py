@@ -33,7 +33,8 @@ def run(clip, **models):
 
 
 def test_a_track_is_looked_at_once_at_first_then_every_deep_every_s(deep_pack, real_clip):
-    pipeline, seen = run(real_clip, deep="deep-clip", deep_every_s=1.0, deep_escalate_at=1.0)
+    pipeline, seen = run(real_clip, deep="deep-clip", deep_rule="deep", deep_every_s=1.0,
+                         deep_escalate_at=1.0)
     times = [t for t, _ in seen]
     span = times[-1] - times[0]
     # First look at once, then one per second of stream time (not per frame, not per call).

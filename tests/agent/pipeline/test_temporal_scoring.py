@@ -10,6 +10,7 @@ from tests.support.packs import temporal_plumbing_pack
 
 
 def run(clip, **models):
+    models.setdefault("deep", None)  # the spatial and temporal models decide here
     config = load_config(streams=[{"url": str(clip.path), "id": "c"}], models=models)
     seen = []
     pipeline = Pipeline(config, on_observations=lambda obs, scores: seen.extend(
@@ -85,7 +86,7 @@ def test_with_gated_max_the_spatial_model_raises_only_past_its_gate(tmp_path, re
 
 def test_an_unknown_fusion_rule_is_refused_naming_it(tmp_path):
     pack = temporal_plumbing_pack(tmp_path / "t", fusion={"rule": "median"})
-    config = load_config(models={"temporal": str(pack)})
+    config = load_config(models={"deep": None, "temporal": str(pack)})
     from engines.registry import PackError
 
     with pytest.raises(PackError, match="fusion rule 'median'.*max, logistic"):
@@ -94,14 +95,14 @@ def test_an_unknown_fusion_rule_is_refused_naming_it(tmp_path):
 
 def test_stills_keep_the_spatial_threshold_when_fusing(tmp_path):
     pack = temporal_plumbing_pack(tmp_path / "t", alert_threshold=0.99)
-    spatial_alone = FaceScorer(load_config(models={"temporal": None}).models)
-    fusing = FaceScorer(load_config(models={"temporal": str(pack)}).models)
+    spatial_alone = FaceScorer(load_config(models={"deep": None, "temporal": None}).models)
+    fusing = FaceScorer(load_config(models={"deep": None, "temporal": str(pack)}).models)
     assert fusing.threshold == 0.99  # the fused probability's, for tracks in a video
     assert fusing.still_threshold == spatial_alone.threshold == spatial_alone.still_threshold
 
 
 def test_a_spatial_pack_cannot_serve_as_temporal():
-    config = load_config(models={"temporal": "spatial-sbi"})
+    config = load_config(models={"deep": None, "temporal": "spatial-sbi"})
     from engines.registry import PackError
 
     with pytest.raises(PackError, match="role 'spatial', not 'temporal'"):
@@ -114,7 +115,7 @@ def test_fusion_fitted_with_another_spatial_model_is_refused(tmp_path):
         fusion={"weights": {"spatial": 1.0, "temporal": 1.0}, "bias": 0.0,
                 "spatial_model": "spatial-sbi@0.9", "spatial_onnx_sha256": "0" * 64},
     )
-    config = load_config(models={"temporal": str(pack)})
+    config = load_config(models={"deep": None, "temporal": str(pack)})
     from engines.registry import PackError
 
     with pytest.raises(PackError, match="fitted with spatial-sbi@0.9.*refit it"):
@@ -125,7 +126,7 @@ def test_a_gap_in_the_track_restarts_its_window(tmp_path):
     """A window is T consecutive analysed frames: one the track's face was not judged in
     (refused, missed) must not be bridged, and the old temporal score stops speaking."""
     pack = temporal_plumbing_pack(tmp_path / "t")
-    scorer = FaceScorer(load_config(models={"temporal": str(pack)}).models)
+    scorer = FaceScorer(load_config(models={"deep": None, "temporal": str(pack)}).models)
     assert scorer.temporal_pack.card.input.align == scorer.align_spec  # crops reused as they are
     crop = np.random.default_rng(0).integers(0, 255, (1, 128, 128, 3), np.uint8)
 
