@@ -88,7 +88,6 @@ def _sha256(path: Path) -> str:
 
 def preprocess_graph(spec: BackboneSpec) -> onnx.ModelProto:
     """uint8 (N, S, S, 3) BGR -> float (N, 3, S, S) RGB, normalised as the backbone expects."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     size = spec.size

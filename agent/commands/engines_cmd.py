@@ -135,7 +135,8 @@ def portraits_command(args: argparse.Namespace) -> int:
         except BackboneError as exc:
             raise CommandError(f"{pack.id}: {exc}") from None
         batch = 1 if card.backbone else 64  # an INT8 backbone scales activations per call
-        result = real_portraits(lambda crops: onnx_logits(session, crops, batch), card.input.align,
+        result = real_portraits(lambda crops, s=session, b=batch: onnx_logits(s, crops, b),
+                                card.input.align,
                                 card.calibration.temperature, card.calibration.bias, threshold)
         if not result["faces"]:
             raise CommandError("no portrait photo found: skimage, matplotlib or insightface "

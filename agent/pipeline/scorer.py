@@ -38,9 +38,9 @@ import numpy as np
 
 from agent.config import ModelsConfig
 from agent.scoring.fusion import Fusion, calibrate
+from engines.backbone import BackboneError, locate
 from engines.faces.align import AlignSpec, align_faces
 from engines.ood import OODStats
-from engines.backbone import BackboneError, locate
 from engines.registry import ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
 
@@ -447,7 +447,6 @@ class FaceScorer:
                 float(spatial[i]), window.temporal_probability, window.spatial_logits,
                 window.temporal_logit,
             )
-        return scores
 
     def forget(self, key: TrackKey) -> None:
         """The track ended: drop its window and its deep looks."""

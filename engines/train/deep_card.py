@@ -105,14 +105,15 @@ def write_deep_model_card(folder: Path, config_path: Path) -> Path:
         "",
         "## Limitations",
         "",
-        "- The fake families come from public demo footage: a handful of videos per family (see "
-        "the table's counts), so each AUC carries a wide interval.",
-        "- Talking heads made from one still are the weakest family: the backbone sees one "
-        "frame at a time, and those frames look like the real photo they came from.",
-        "- OpenAI's CLIP model card calls deployed use out of scope; Verity's alerts are a "
-        "screening signal for a human reviewer.",
-        "- The backbone is the INT8 dynamic-quantized graph: TensorRT cannot parse its integer "
-        "MatMuls, so `runtime: auto` runs this pack on ONNX Runtime even on a GPU host.",
+        ("- The fake families come from public demo footage: a handful of videos per family "
+         "(see the table's counts), so each AUC carries a wide interval."),
+        ("- Talking heads made from one still are the weakest family: the backbone sees one "
+         "frame at a time, and those frames look like the real photo they came from."),
+        ("- OpenAI's CLIP model card calls deployed use out of scope; Verity's alerts are a "
+         "screening signal for a human reviewer."),
+        ("- The backbone is the INT8 dynamic-quantized graph: TensorRT does not implement its "
+         "DynamicQuantizeLinear and MatMulInteger operators, so `runtime: auto` falls back to "
+         "ONNX Runtime for this pack (not tried on a GPU here)."),
         "",
     ])
     path = folder / "MODEL_CARD.md"
