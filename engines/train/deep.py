@@ -50,7 +50,7 @@ from engines.registry import (
     ModelCard,
     write_card,
 )
-from engines.train.deep_head import TOKENS, HeadLayout, export_linear_head
+from engines.train.deep_head import TOKENS, HeadLayout, export_head
 
 log = logging.getLogger("verity.train")
 
@@ -87,7 +87,10 @@ class FacesSection(_Strict):
 class HeadSection(_Strict):
     layers: list[str] = Field(min_length=1, description="Backbone layers the head reads.")
     tokens: list[str] = Field(["cls"], min_length=1, description="cls and/or mean (patch tokens).")
-    c: float = Field(0.001, gt=0, description="Inverse L2 strength of the logistic regression.")
+    c: float = Field(0.001, gt=0, description="Inverse L2 strength of the logistic regression "
+                     "(hidden: 0).")
+    hidden: int = Field(0, ge=0, le=4096, description="Units of one hidden ReLU layer; 0: linear.")
+    alpha: float = Field(1.0, ge=0, description="L2 strength of the hidden-layer head.")
     max_iter: int = Field(3000, ge=10)
 
     @field_validator("tokens")
@@ -239,26 +242,42 @@ def row_weights(files: list[FileFeatures]) -> np.ndarray:
 
 
 @dataclass
-class LinearHead:
-    weights: np.ndarray
-    bias: float
+class Head:
+    """A fitted head: standardisation, then (weights, bias) layers with ReLU between."""
+
+    layers: list[tuple[np.ndarray, np.ndarray]]
     mean: np.ndarray
     std: np.ndarray
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std) @ self.weights + self.bias
+        z = (x - self.mean) / self.std
+        for k, (w, b) in enumerate(self.layers):
+            z = z @ w + b
+            if k < len(self.layers) - 1:
+                z = np.maximum(z, 0.0)
+        return z.reshape(len(x))
 
 
-def fit_head(files: list[FileFeatures], head: HeadSection, seed: int) -> LinearHead:
-    from sklearn.linear_model import LogisticRegression
-
+def fit_head(files: list[FileFeatures], head: HeadSection, seed: int) -> Head:
     x = np.concatenate([f.x for f in files])
     y = np.concatenate([np.full(len(f.x), f.y) for f in files])
     mean = x.mean(0)
     std = x.std(0) + 1e-3
+    z, weights = (x - mean) / std, row_weights(files)
+    if head.hidden:
+        from sklearn.neural_network import MLPClassifier
+
+        clf = MLPClassifier((head.hidden,), alpha=head.alpha, max_iter=head.max_iter,
+                            random_state=seed).fit(z, y, sample_weight=weights)
+        layers = [(w.astype(np.float64), b.astype(np.float64))
+                  for w, b in zip(clf.coefs_, clf.intercepts_)]
+        return Head(layers, mean, std)
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(C=head.c, max_iter=head.max_iter, random_state=seed)
-    clf.fit((x - mean) / std, y, sample_weight=row_weights(files))
-    return LinearHead(clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), mean, std)
+    clf.fit(z, y, sample_weight=weights)
+    return Head([(clf.coef_[0].astype(np.float64).reshape(-1, 1),
+                  clf.intercept_.astype(np.float64))], mean, std)
 
 
 # -- measuring --------------------------------------------------------------------------------
@@ -278,13 +297,13 @@ def measure(labels: list[int], scores: list[float]) -> dict:
 
 def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainConfig,
                   fold_dir: Path | None = None, layout: HeadLayout | None = None
-                  ) -> tuple[dict, dict[str, np.ndarray], dict[str, LinearHead]]:
+                  ) -> tuple[dict, dict[str, np.ndarray], dict[str, Head]]:
     """Per fold: a head without that fold's groups, measured on its fakes against the
     validation reals and the left-out groups' reals of the same kind (video or still).
     Returns (figures, {rel: held-out fake crop logits}, {fold: head})."""
     figures: dict[str, dict] = {}
     held_out_logits: dict[str, np.ndarray] = {}
-    heads: dict[str, LinearHead] = {}
+    heads: dict[str, Head] = {}
     for fold in cfg.families:
         fold_files = [f for f in files if f.fold == fold]
         if not fold_files:
@@ -345,12 +364,11 @@ def frame_threshold(real_probabilities: np.ndarray, fpr: float) -> float:
 
 # -- export -----------------------------------------------------------------------------------
 
-def export_pack(folder: Path, cfg: DeepTrainConfig, layout: HeadLayout, head: LinearHead,
+def export_pack(folder: Path, cfg: DeepTrainConfig, layout: HeadLayout, head: Head,
                 calibration: Calibration, threshold: float, threshold_note: str,
                 training: dict, metrics_block: dict, version: str | None = None) -> Path:
     width = len(head.mean) // (len(layout.layers) * len(layout.tokens))
-    export_linear_head(folder / "head.onnx", layout, head.weights, head.bias, head.mean,
-                       head.std, width)
+    export_head(folder / "head.onnx", layout, head.layers, head.mean, head.std, width)
     card = ModelCard(
         name=cfg.name, version=version or cfg.version, role="deep", onnx="head.onnx",
         input=InputSpec(size=cfg.input.size, scale=cfg.input.scale, center_y=cfg.input.center_y),
@@ -377,6 +395,18 @@ HEAD_GRID_LAYERS = (("layer12",), ("layer11", "layer12"), ("layer9", "layer10", 
                     ("layer4", "layer6", "layer8", "layer10", "layer12"))
 HEAD_GRID_TOKENS = (("cls",), ("cls", "mean"))
 HEAD_GRID_C = (0.001, 0.01, 0.1)
+HEAD_GRID_MLP = ((64, 1.0), (64, 10.0))  # (hidden units, alpha), on class tokens
+
+
+def head_grid() -> list[tuple[tuple[str, ...], tuple[str, ...], dict]]:
+    """(layers, tokens, head settings) of every head --compare-heads measures."""
+    grid = []
+    for layers in HEAD_GRID_LAYERS:
+        for tokens in HEAD_GRID_TOKENS:
+            grid += [(layers, tokens, {"hidden": 0, "c": c}) for c in HEAD_GRID_C]
+            if tokens == ("cls",) and len(layers) > 1:
+                grid += [(layers, tokens, {"hidden": h, "alpha": a}) for h, a in HEAD_GRID_MLP]
+    return grid
 
 
 def compare_heads(entries, paths, layer_names, fold_of, val_real, cfg: DeepTrainConfig,
@@ -384,25 +414,28 @@ def compare_heads(entries, paths, layer_names, fold_of, val_real, cfg: DeepTrain
     """Leave-one-family-out AUC of every head in the grid, printed as a table."""
     rows = []
     folds = list(cfg.families)
-    print("| layers | tokens | C | " + " | ".join(folds) + " | mean |")
+    print("| layers | tokens | head | " + " | ".join(folds) + " | mean |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in folds) + " | --- |")
-    for layers in HEAD_GRID_LAYERS:
-        for tokens in HEAD_GRID_TOKENS:
+    loaded: dict[tuple, list[FileFeatures]] = {}
+    for layers, tokens, settings in head_grid():
+        if (layers, tokens) not in loaded:
             layout = HeadLayout(layers, tokens)
             files = load_files(entries, paths, layout, layer_names, fold_of)
             if cfg.self_blends:
                 files += self_blend_files(entries, cfg, cache, layout, layer_names, threads)
-            for c in HEAD_GRID_C:
-                trial = cfg.model_copy(update={"head": cfg.head.model_copy(update={
-                    "layers": list(layers), "tokens": list(tokens), "c": c})})
-                figures, _, _ = leave_one_out(files, val_real, trial)
-                aucs = [figures[f]["auc"] for f in folds if f in figures]
-                rows.append({"layers": layers, "tokens": tokens, "c": c,
-                             "auc": {f: figures[f]["auc"] for f in figures},
-                             "mean": float(np.mean(aucs))})
-                print(f"| {layers[0]}-{layers[-1]} ({len(layers)}) | {'+'.join(tokens)} | {c:g} | "
-                      + " | ".join(f"{figures[f]['auc']:.3f}" for f in folds if f in figures)
-                      + f" | {np.mean(aucs):.3f} |", flush=True)
+            loaded = {(layers, tokens): files}  # one layout in memory at a time
+        files = loaded[(layers, tokens)]
+        trial = cfg.model_copy(update={"head": cfg.head.model_copy(update={
+            "layers": list(layers), "tokens": list(tokens), **settings})})
+        figures, _, _ = leave_one_out(files, val_real, trial)
+        aucs = [figures[f]["auc"] for f in folds if f in figures]
+        head = (f"MLP {settings['hidden']}, alpha {settings['alpha']:g}" if settings["hidden"]
+                else f"linear, C {settings['c']:g}")
+        rows.append({"layers": layers, "tokens": tokens, "head": head,
+                     "auc": {f: figures[f]["auc"] for f in figures}, "mean": float(np.mean(aucs))})
+        print(f"| {layers[0]}-{layers[-1]} ({len(layers)}) | {'+'.join(tokens)} | {head} | "
+              + " | ".join(f"{figures[f]['auc']:.3f}" for f in folds if f in figures)
+              + f" | {np.mean(aucs):.3f} |", flush=True)
     return rows
 
 
@@ -517,7 +550,9 @@ def main(argv: list[str] | None = None) -> int:
 
     train_counts = Counter((f.fold, f.entry.kind) for f in train)
     training = {
-        "recipe": (f"frozen backbone ({cfg.backbone.name}); logistic regression (L2, C={cfg.head.c}) "
+        "recipe": (f"frozen backbone ({cfg.backbone.name}); "
+                   + (f"one hidden ReLU layer of {cfg.head.hidden} units (L2 alpha {cfg.head.alpha})"
+                      if cfg.head.hidden else f"logistic regression (L2, C={cfg.head.c})") + " "
                    f"on standardised {'+'.join(cfg.head.tokens)} tokens of "
                    f"{', '.join(cfg.head.layers)}; rows weighted per file, fake family and real "
                    "kind; real fakes of every family in training"),

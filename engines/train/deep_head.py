@@ -2,8 +2,8 @@
 
 The head reads, for each layer it names, the class token and/or the mean of the patch tokens
 of the backbone's residual stream (engines.train.deep_features stores the same summaries),
-standardises them with the training set's statistics and applies a linear classifier. The
-standardisation is folded into the weights. Built with onnx.helper from numpy arrays: no torch
+standardises them with the training set's statistics and applies a small classifier (linear,
+or one hidden ReLU layer). The standardisation is folded into the first layer's weights. Built with onnx.helper from numpy arrays: no torch
 is needed to export or to run it.
 """
 
@@ -40,14 +40,17 @@ class HeadLayout:
         return np.concatenate(parts, axis=1)
 
 
-def export_linear_head(path: Path, layout: HeadLayout, weights: np.ndarray, bias: float,
-                       mean: np.ndarray, std: np.ndarray, width: int) -> Path:
-    """logit = w . ((x - mean) / std) + b, with x the layout's concatenated summaries."""
+def export_head(path: Path, layout: HeadLayout, layers: list[tuple[np.ndarray, np.ndarray]],
+                mean: np.ndarray, std: np.ndarray, width: int) -> Path:
+    """logit = MLP((x - mean) / std), x the layout's concatenated summaries: `layers` are
+    (weights (in, out), bias (out,)) pairs with ReLU between them (one pair: linear). The
+    standardisation is folded into the first layer's weights."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    w = (np.asarray(weights, np.float64) / np.asarray(std, np.float64))
-    b = float(bias) - float(np.dot(w, np.asarray(mean, np.float64)))
+    first_w = np.asarray(layers[0][0], np.float64) / np.asarray(std, np.float64)[:, None]
+    first_b = np.asarray(layers[0][1], np.float64) - np.asarray(mean, np.float64) @ first_w
+    layers = [(first_w, first_b), *layers[1:]]
     nodes, inits, parts = [], [], []
     inits.append(numpy_helper.from_array(np.array([1], np.int64), "head/axis1"))
     if "cls" in layout.tokens:
@@ -68,12 +71,18 @@ def export_linear_head(path: Path, layout: HeadLayout, weights: np.ndarray, bias
                                               keepdims=0))
             parts.append(out)
     nodes.append(helper.make_node("Concat", parts, ["head/x"], axis=1))
-    inits.append(numpy_helper.from_array(w.astype(np.float32).reshape(-1, 1), "head/w"))
-    inits.append(numpy_helper.from_array(np.array([b], np.float32), "head/b"))
+    current = "head/x"
+    for k, (w, b) in enumerate(layers):
+        inits.append(numpy_helper.from_array(np.asarray(w, np.float32).reshape(len(w), -1), f"head/w{k}"))
+        inits.append(numpy_helper.from_array(np.asarray(b, np.float32).reshape(-1), f"head/b{k}"))
+        nodes += [helper.make_node("MatMul", [current, f"head/w{k}"], [f"head/z{k}"]),
+                  helper.make_node("Add", [f"head/z{k}", f"head/b{k}"], [f"head/a{k}"])]
+        current = f"head/a{k}"
+        if k < len(layers) - 1:
+            nodes.append(helper.make_node("Relu", [current], [f"head/r{k}"]))
+            current = f"head/r{k}"
     inits.append(numpy_helper.from_array(np.array([-1], np.int64), "head/flat"))
-    nodes += [helper.make_node("MatMul", ["head/x", "head/w"], ["head/z"]),
-              helper.make_node("Add", ["head/z", "head/b"], ["head/zb"]),
-              helper.make_node("Reshape", ["head/zb", "head/flat"], ["logits"])]
+    nodes.append(helper.make_node("Reshape", [current, "head/flat"], ["logits"]))
     graph = helper.make_graph(
         nodes, "verity_deep_head",
         [helper.make_tensor_value_info(layer, TensorProto.FLOAT, ["batch", "tokens", width])

@@ -76,8 +76,12 @@ def test_the_joined_graph_scores_as_the_head_on_the_backbone_features(tmp_path, 
     head = onnx.load(str(pack.onnx_path))
     weights = {t.name: numpy_helper.to_array(t) for t in head.graph.initializer}
     layout = HeadLayout(tuple(i.name for i in head.graph.input), ("cls",))
-    x = layout.select(features, list(spec.layers))
-    expected = x @ weights["head/w"][:, 0] + weights["head/b"][0]
+    z = layout.select(features, list(spec.layers))
+    depth = sum(name.startswith("head/w") for name in weights)
+    for k in range(depth):  # standardisation is folded into the first layer
+        z = z @ weights[f"head/w{k}"] + weights[f"head/b{k}"]
+        z = np.maximum(z, 0) if k < depth - 1 else z
+    expected = z.reshape(-1)
     engine = OnnxRuntimeEngine(pack)
     got = np.concatenate([engine.infer(crops), engine.infer(np.ascontiguousarray(crops[:, ::-1]))])
     # Features are stored as float16 for training; the graph runs in float32.

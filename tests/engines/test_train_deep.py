@@ -10,7 +10,7 @@ import yaml
 
 from engines.data.manifest import ManifestEntry
 from engines.train import deep
-from engines.train.deep_head import HeadLayout, export_linear_head
+from engines.train.deep_head import HeadLayout, export_head
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "deep-clip.yaml"
 
@@ -104,7 +104,7 @@ def test_calibration_and_threshold_come_from_reals_and_left_out_fakes():
     assert np.mean(p_real >= threshold) <= 0.01 and threshold >= 0.5
 
 
-def test_the_onnx_head_equals_the_linear_head_on_token_summaries(tmp_path):
+def test_the_onnx_head_equals_the_fitted_head_linear_or_hidden(tmp_path):
     import onnxruntime as ort
 
     rng = np.random.default_rng(3)
@@ -113,13 +113,17 @@ def test_the_onnx_head_equals_the_linear_head_on_token_summaries(tmp_path):
     summaries = {"cls": np.stack([tokens[n][:, 0] for n in tokens], 1),
                  "mean": np.stack([tokens[n][:, 1:].mean(1) for n in tokens], 1)}
     x = layout.select(summaries, ["layer1", "layer2", "layer3"])
-    head = deep.LinearHead(rng.normal(size=x.shape[1]), 0.3, rng.normal(size=x.shape[1]),
-                           rng.uniform(0.5, 2, x.shape[1]))
-    path = export_linear_head(tmp_path / "head.onnx", layout, head.weights, head.bias, head.mean,
-                              head.std, width=8)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(["logits"], {"layer2": tokens["layer2"], "layer3": tokens["layer3"]})
-    np.testing.assert_allclose(got, head.logits(x), rtol=1e-4, atol=1e-4)
+    linear = deep.Head([(rng.normal(size=(x.shape[1], 1)), np.array([0.3]))],
+                       rng.normal(size=x.shape[1]), rng.uniform(0.5, 2, x.shape[1]))
+    hidden = deep.Head([(rng.normal(size=(x.shape[1], 5)), rng.normal(size=5)),
+                        (rng.normal(size=(5, 1)), np.array([-0.2]))],
+                       rng.normal(size=x.shape[1]), rng.uniform(0.5, 2, x.shape[1]))
+    for k, head in enumerate((linear, hidden)):
+        path = export_head(tmp_path / f"head{k}.onnx", layout, head.layers, head.mean, head.std,
+                           width=8)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (got,) = session.run(["logits"], {"layer2": tokens["layer2"], "layer3": tokens["layer3"]})
+        np.testing.assert_allclose(got, head.logits(x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.data
