@@ -9,16 +9,8 @@ import numpy as np
 import pytest
 
 from engines.backbone import BackboneError, locate, preprocess_graph, runnable_onnx
-from engines.registry import PACKS_DIR, BackboneSpec, resolve_pack
-
-
-def shipped_deep_pack():
-    pack = resolve_pack("deep-clip")
-    try:
-        locate(pack.card.backbone)
-    except BackboneError as exc:
-        pytest.skip(f"backbone not installed here ({exc}); deploy/setup.sh installs it")
-    return pack
+from engines.registry import PACKS_DIR, BackboneSpec
+from tests.support.packs import installed_deep_pack as shipped_deep_pack
 
 
 def spec_like(**changes) -> BackboneSpec:

@@ -46,3 +46,18 @@ def temporal_plumbing_pack(folder: Path, frames: int = 8, size: int = 128, fusio
     )
     write_card(folder, card)
     return folder
+
+
+def installed_deep_pack():
+    """The shipped deep pack, skipping (saying why) where its backbone is not installed."""
+    import pytest
+
+    from engines.backbone import BackboneError, locate
+    from engines.registry import resolve_pack
+
+    pack = resolve_pack("deep-clip")
+    try:
+        locate(pack.card.backbone)
+    except BackboneError as exc:
+        pytest.skip(f"backbone not installed here ({exc}); deploy/setup.sh installs it")
+    return pack

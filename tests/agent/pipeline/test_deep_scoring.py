@@ -9,18 +9,13 @@ import pytest
 
 from agent.config import load_config
 from agent.pipeline import Pipeline
-from engines.backbone import BackboneError, locate
-from engines.registry import resolve_pack
+from engines.backbone import BackboneError
+from tests.support.packs import installed_deep_pack
 
 
 @pytest.fixture(scope="module")
 def deep_pack():
-    pack = resolve_pack("deep-clip")
-    try:
-        locate(pack.card.backbone)
-    except BackboneError as exc:
-        pytest.skip(f"backbone not installed here ({exc}); deploy/setup.sh installs it")
-    return pack
+    return installed_deep_pack()
 
 
 def run(clip, **models):
