@@ -15,6 +15,7 @@ Run time: needs `onnx` (graph surgery) but never torch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import logging
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from engines.registry import PackError
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -37,8 +40,9 @@ OPSET = 14
 IR_VERSION = 7
 
 
-class BackboneError(RuntimeError):
-    """The backbone a deep pack needs is missing, another version, or corrupt."""
+class BackboneError(PackError):
+    """The backbone a deep pack needs is missing, another version, or corrupt (or its joined
+    graph cannot be written): the pack cannot run here."""
 
 
 def install_hint(spec: BackboneSpec) -> str:
@@ -166,11 +170,18 @@ def runnable_onnx(pack: ModelPack, cache_dir: str | os.PathLike | None = None) -
     path = folder / f"{pack.card.name}-{pack.card.version}-{key}.onnx"
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
     joined = deep_graph(pack, backbone)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    onnx.save(joined, str(tmp))
-    os.replace(tmp, path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        onnx.save(joined, str(tmp))
+        os.replace(tmp, path)  # whole or not at all: a reader never sees half a graph
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise BackboneError(
+            f"cannot write the joined graph of {pack.id} to {folder} ({exc.strerror or exc}); "
+            "set VERITY_GRAPH_CACHE to a writable folder") from None
     log.info("joined %s with backbone %s %s into %s", pack.id, spec.package, spec.version, path)
     return path
 

@@ -119,7 +119,10 @@ class FaceScorer:
         self.deep: Engine | None = None
         if config.deep:
             self.deep_pack = self._load(config.deep, "deep")
-            self.deep = self._engine(self.deep_pack)
+            try:
+                self.deep = self._engine(self.deep_pack)
+            except BackboneError as exc:
+                raise PackError(f"models.deep: {exc}") from exc
         self._looks: dict[TrackKey, _DeepLooks] = {}
         self.deep_looks = 0
         self.deep_seconds = 0.0

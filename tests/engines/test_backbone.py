@@ -98,3 +98,13 @@ def test_the_deep_look_at_run_time_imports_neither_torch_nor_training_code():
             "print('torch' in sys.modules, any(m.startswith('engines.train') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_an_unwritable_graph_cache_is_named_with_the_setting_to_change(tmp_path, monkeypatch):
+    pack = shipped_deep_pack()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("VERITY_GRAPH_CACHE", str(blocked / "graphs"))
+    with pytest.raises(BackboneError, match="cannot write the joined graph.*VERITY_GRAPH_CACHE"):
+        runnable_onnx(pack)
+    assert list(tmp_path.iterdir()) == [blocked]  # nothing half-written left behind
