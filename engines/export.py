@@ -64,7 +64,8 @@ def torch_logits(net, crops: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(crops, np.uint8))).numpy()
 
 
-def onnx_session(path: Path, threads: int = 0):
+def onnx_session(path: Path | bytes, threads: int = 0):
+    """A CPU session of an ONNX file (or serialized model bytes), threads capped, no spinning."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -72,7 +73,8 @@ def onnx_session(path: Path, threads: int = 0):
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_logits(session_or_path, crops: np.ndarray, batch: int = 64) -> np.ndarray:

@@ -47,15 +47,11 @@ class FeatureExtractor:
     with it. The agent runs the deep look one face per call for the same reason."""
 
     def __init__(self, spec: BackboneSpec, threads: int = 0, batch: int = 1) -> None:
-        import onnxruntime as ort
+        from engines.export import onnx_session
 
         self.layers = list(spec.layers)
         graph = feature_graph(spec, locate(spec), self.layers)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph.SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = onnx_session(graph.SerializeToString(), threads)
         self.batch = batch
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
