@@ -63,7 +63,7 @@ class Agent:
         self.sink.start()
         self.pipeline = Pipeline(self.config)
         self.publisher = AlertPublisher(
-            self.config.alerts, self.sink.publish, self.pipeline.scorer, self.pipeline.source_url
+            self.config.alerts, self._publish, self.pipeline.scorer, self.pipeline.stream_config
         )
         self.pipeline.listeners.append(self.publisher)
         if self.config.service.http_port is not None:
@@ -72,13 +72,19 @@ class Agent:
             self.http = HttpService(self, self.config.service).start()
         log.info(
             "watching %d stream(s); alerts to %s stream %r and channel %r",
-            len(self.config.streams), redact_url(self.redis_url),
+            len(self.pipeline.slots), redact_url(self.redis_url),
             self.config.alerts.stream_key, self.config.alerts.channel,
         )
 
+    def _publish(self, alert, blobs: dict[str, bytes]) -> None:
+        assert self.sink is not None
+        self.sink.publish(alert, blobs)
+        if self.http is not None:  # the dashboard's live feed
+            self.http.hub.alert(alert)
+
     def run(self, stop: threading.Event | None = None) -> RunResult:
         assert self.pipeline is not None and self.sink is not None
-        stats = self.pipeline.run(stop)
+        stats = self.pipeline.run(stop, stay_up=self.config.service.keep_running)
         self.sink.flush(timeout=10.0)
         sink_stats = self.sink.stats
         return RunResult(

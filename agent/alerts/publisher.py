@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.alerts.evidence import explanation_image, frame_snapshot, occlusion_map
 from agent.alerts.schema import Alert, FaceBox, Snapshot
-from agent.config import AlertsConfig
+from agent.config import AlertsConfig, StreamConfig
 from agent.pipeline.scorer import FaceScorer
 from agent.pipeline.tracks import TrackEvent
 from agent.redaction import redact_url
@@ -28,12 +28,12 @@ class AlertPublisher:
         config: AlertsConfig,
         publish: Callable[..., None],
         scorer: FaceScorer,
-        source_url: Callable[[str], str],
+        stream_config: Callable[[str], StreamConfig | None],
     ) -> None:
         self.config = config
         self.publish = publish
         self.scorer = scorer
-        self.source_url = source_url
+        self.stream_config = stream_config
         self.agent_name = f"{socket.gethostname()}:{os.getpid()}"
         self.sent: list[Alert] = []
         """Alerts handed to the sink in this process (for summaries; bounded by the caller)."""
@@ -48,12 +48,15 @@ class AlertPublisher:
         snapshot = None
         if event.transition is Transition.NEW and self.config.snapshot.enabled and event.observation:
             snapshot, blobs = self._evidence(event, score)
+        stream = self.stream_config(state.stream_id)
         alert = Alert(
             event=event.transition.value,
             alert_id=state.alert_id or "",
             sequence=state.sequence,
             stream_id=state.stream_id,
-            source=redact_url(self.source_url(state.stream_id)),
+            source=redact_url(stream.url) if stream else "",
+            room=stream.room if stream else None,
+            participant=stream.participant if stream else None,
             track_id=state.track_id,
             verdict="fake",
             score=min(max(score, 0.0), 1.0),

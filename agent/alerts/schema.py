@@ -48,6 +48,8 @@ class Alert(BaseModel):
     sequence: int = Field(ge=0, description="0 for new, then 1, 2, ... within the episode.")
     stream_id: str
     source: str = Field(description="The stream URL, credentials removed.")
+    room: str | None = Field(None, description="The stream's room label (video calls).")
+    participant: str | None = Field(None, description="The stream's participant label.")
     track_id: int
     verdict: Literal["fake", "unknown"]
     score: float = Field(ge=0, le=1, description="Rolling (smoothed) fake probability.")

@@ -73,6 +73,22 @@ class RedisAlertSink:
             self._stats.last_error = str(exc)
             raise ConnectionError(f"Redis at {redact_url(self.url)} is unreachable: {exc}") from exc
 
+    def ping(self) -> str | None:
+        """None when Redis answers now, else the cause (for readiness and health)."""
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            return f"Redis at {redact_url(self.url)} is unreachable: {exc}"
+        return None
+
+    def fetch(self, key: str) -> bytes | None:
+        """A stored blob (an alert's snapshot JPEG), None when gone or Redis is unreachable."""
+        try:
+            value = self._client.get(key)
+        except redis.RedisError:
+            return None
+        return value if isinstance(value, bytes) else None
+
     def publish(self, alert: Alert, blobs: dict[str, bytes] | None = None) -> None:
         with self._cond:
             if len(self._queue) >= self.config.buffer_size:
@@ -183,8 +199,7 @@ class RedisAlertSink:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "a") as handle:
-                    for item in items:
-                        handle.write(item.alert.to_json() + "\n")
+                    handle.writelines(item.alert.to_json() + "\n" for item in items)
                 log.error("%d alert(s) %s: appended to %s", len(items), why, path)
                 return
             except OSError as exc:

@@ -16,13 +16,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="watch video streams and publish deepfake alerts to Redis",
-        description="Watch streams (RTSP URLs, .sdp files for RTP, media files) and publish "
-        "alerts to Redis. Runs until stopped, or until every source has ended or failed.",
+        description="Watch streams (RTSP URLs, .sdp files for RTP, media files, WebRTC "
+        "publishers over WHIP) and publish alerts to Redis. Runs until stopped, or until every "
+        "source has ended or failed (with service.keep_running: until stopped).",
     )
     parser.add_argument(
         "--source", action="append", metavar="URL",
-        help="a stream to watch: rtsp://..., a .sdp file, a media file (repeatable; adds to the "
-        "config's streams)",
+        help="a stream to watch: rtsp://..., a .sdp file, a media file, whip:NAME (repeatable; "
+        "adds to the config's streams)",
     )
     parser.add_argument("--redis-url", help="Redis for alerts, or `embedded` (default from config)")
     parser.add_argument("--analysis-fps", type=float, help="frames analysed per second per stream")
@@ -38,8 +39,12 @@ def run_command(args: argparse.Namespace) -> int:
         overrides["ingest"] = {"analysis_fps": args.analysis_fps}
     config = config_from_args(args, **overrides)
     setup_logging(config.log_level)
-    if not config.streams:
-        raise CommandError("no sources: pass --source URL, or list `streams` in the config file")
+    if not config.streams and not (config.service.keep_running and config.service.http_port is not None):
+        raise CommandError(
+            "no sources: pass --source URL, list `streams` in the config file, or set "
+            "service.http_port and service.keep_running to add them while running (control "
+            "API, WHIP)"
+        )
 
     from agent.app import Agent
     from engines.faces.detectors.base import DetectorUnavailable
@@ -59,7 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
             result = agent.run(stop)
     except (PackError, DetectorUnavailable, EngineUnavailable) as exc:
         raise CommandError(str(exc)) from None
-    except RuntimeError as exc:  # e.g. the embedded Redis failed to start
+    except RuntimeError as exc:  # e.g. the embedded Redis failed to start, the port is taken
         raise CommandError(str(exc)) from None
     stats = result.stats
     log.info(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SourceKind = Literal["auto", "file", "rtsp", "sdp", "device"]
+SourceKind = Literal["auto", "file", "rtsp", "sdp", "device", "whip"]
 
 
 class StreamConfig(BaseModel):
@@ -19,7 +19,8 @@ class StreamConfig(BaseModel):
 
     url: str = Field(
         description="rtsp://, rtsps://, a media file path, an .sdp file describing RTP "
-        "(what mediasoup/Janus forward to a sidecar), or a capture device (/dev/video0).",
+        "(what mediasoup/Janus forward to a sidecar), a capture device (/dev/video0), or "
+        "whip:<name> for a participant pushed over WebRTC to POST /whip/<stream id>.",
         min_length=1,
     )
     id: str | None = Field(
@@ -42,6 +43,18 @@ class StreamConfig(BaseModel):
         gt=0,
         description="End the stream after this much stream time (e.g. judge only the first "
         "seconds of a file); unset: until the source ends.",
+    )
+    room: str | None = Field(
+        None, max_length=128, description="Label: the call or room this stream belongs to "
+        "(published in every alert)."
+    )
+    participant: str | None = Field(
+        None, max_length=128, description="Label: who this stream shows (published in every alert)."
+    )
+    end_when_sender_leaves: bool = Field(
+        False,
+        description="WebRTC sources: end the stream when its publisher hangs up, instead of "
+        "waiting for the next one (streams created by a WHIP request do).",
     )
     options: dict[str, str] = Field(
         default_factory=dict,
@@ -72,6 +85,8 @@ def infer_kind(url: str) -> SourceKind:
         return "sdp"
     if url.startswith("/dev/video") or scheme in ("v4l2",):
         return "device"
+    if scheme == "whip":
+        return "whip"
     return "file"
 
 

@@ -10,25 +10,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 import av
-import av.error
 
 from agent.config.ingest import IngestConfig, StreamConfig
 from agent.ingest import interrupt
+from agent.ingest.connection import Connection, ConnectionLost, SourceError, open_connection
 from agent.ingest.frames import Frame
 from agent.ingest.queues import FrameQueue
-from agent.ingest.source import (
-    OpenedSource,
-    SourceError,
-    describe_error,
-    nominal_fps,
-    open_source,
-    redact_url,
-)
 from agent.ingest.timeline import FrameRateCap, RealtimePacer, StreamClock
+from agent.redaction import redact_url
 
 log = logging.getLogger("agent.ingest")
 
-StreamState = Literal["connecting", "running", "reconnecting", "ended", "failed", "stopped"]
+StreamState = Literal[
+    "connecting", "waiting", "running", "reconnecting", "ended", "failed", "stopped"
+]
+"""waiting: the source is reachable but nobody sends yet (a participant who has not joined)."""
 _TERMINAL: frozenset[str] = frozenset({"ended", "failed", "stopped"})
 
 
@@ -60,10 +56,6 @@ class StreamStats:
     height: int | None = None
     hwaccel: str | None = None
     """Hardware decoder in use (e.g. "cuda"), None for software decoding."""
-
-
-class _ConnectionLost(Exception):
-    """A live connection ended (server closed it, watchdog, read error): reconnect."""
 
 
 class StreamReader:
@@ -190,20 +182,22 @@ class StreamReader:
     def _run_file(self) -> None:
         while not self._stop.is_set():
             try:
-                opened = open_source(self.stream, self.ingest)
+                connection = open_connection(self.stream, self.ingest)
             except SourceError as exc:
                 log.error("stream %s (%s): %s", self.stream_id, self._where, exc.cause)
                 self._fail(f"{self._where}: {exc.cause}")
                 return
             try:
-                self._begin_segment(opened, "loop")
-                self._play(opened, watchdog=False)
-            except _ConnectionLost as exc:
+                self._begin_segment(connection, "loop")
+                self._play(connection, watchdog=False)
+            except ConnectionLost as exc:
+                if self._stop.is_set():
+                    return
                 log.error("stream %s (%s): %s", self.stream_id, self._where, exc)
                 self._fail(f"{self._where}: {exc}")
                 return
             finally:
-                opened.container.close()
+                connection.close()
             if self._stop.is_set() or self._reached_limit or not self.stream.loop:
                 break
         self._set_state("ended")
@@ -215,24 +209,39 @@ class StreamReader:
         waits = 0  # backoff steps since the last frame
         while not self._stop.is_set():
             decoded_before = self._stats.decoded  # only this thread writes it
+            hung_up = False
             try:
-                opened = open_source(self.stream, ingest)
+                connection = open_connection(self.stream, ingest)
             except SourceError as exc:
+                if exc.waiting:  # nobody sends yet: wait on, no failure counted
+                    self._wait_for_sender(exc.cause)
+                    continue
                 cause = exc.cause
             else:
                 try:
-                    self._begin_segment(opened, "reconnect")
-                    self._play(opened, watchdog=True)
+                    self._begin_segment(connection, "reconnect")
+                    self._play(connection, watchdog=True)
                     cause = "connection closed by the server (end of stream)"
-                except _ConnectionLost as exc:
+                except ConnectionLost as exc:
+                    if exc.silent and self.stream.kind == "sdp":
+                        # The SDP names ports to listen on: silence from the first packet on
+                        # means the participant has not started sending (or has left).
+                        self._wait_for_sender(f"nobody sends RTP yet ({exc})")
+                        continue
                     cause = str(exc)
                 finally:
-                    opened.container.close()
+                    connection.close()
+                hung_up = connection.ended_by_peer
             if self._stop.is_set():
                 return
-            if self._reached_limit:
+            if self._reached_limit or (hung_up and self.stream.end_when_sender_leaves):
                 self._set_state("ended")
                 return
+            if hung_up:  # the participant left; the next one may join
+                log.info("stream %s: the sender hung up; waiting for the next", self.stream_id)
+                worked, failures, waits = True, 0, 0
+                self._wait_for_sender("the sender hung up")
+                continue
             if self._stats.decoded > decoded_before:
                 worked, failures, waits = True, 0, 0
             else:
@@ -265,9 +274,15 @@ class StreamReader:
             with self._lock:
                 self._stats.reconnects += 1
 
-    def _begin_segment(self, opened: OpenedSource, restart: Literal["reconnect", "loop"]) -> None:
-        video = opened.video
-        fps = nominal_fps(video)
+    def _wait_for_sender(self, why: str) -> None:
+        with self._lock:
+            if self._stats.state != "waiting":
+                log.info("stream %s (%s): %s", self.stream_id, self._where, why)
+        self._set_state("waiting")
+        self._stop.wait(0.05)  # openers block while they wait; this only bounds a busy loop
+
+    def _begin_segment(self, opened: Connection, restart: Literal["reconnect", "loop"]) -> None:
+        fps = opened.fps
         if opened.software_reason and not self._told_software:
             self._told_software = True
             log.warning(
@@ -280,55 +295,42 @@ class StreamReader:
         if self._segment > 0:
             self._clock.new_segment(restart)
         self._clock.nominal_fps = fps
-        context = video.codec_context
         with self._lock:
             self._stats.segment = self._segment
             self._stats.fps = fps
-            self._stats.width = context.width or self._stats.width
-            self._stats.height = context.height or self._stats.height
+            self._stats.width = opened.width or self._stats.width
+            self._stats.height = opened.height or self._stats.height
             self._stats.hwaccel = opened.hwaccel
 
-    def _play(self, opened: OpenedSource, watchdog: bool) -> None:
-        """Decode until EOF or stop; raise _ConnectionLost on a read error or the watchdog."""
-        container, video = opened.container, opened.video
+    def _play(self, connection: Connection, watchdog: bool) -> None:
+        """Decode until the source ends or stop; raise ConnectionLost on a read error or the
+        watchdog (no frame decoded for `ingest.watchdog_s`)."""
         limit = self.ingest.watchdog_s
         last_frame = time.monotonic()
-        asked = last_frame  # when the pending read started
-        try:
-            for packet in container.demux(video):
-                if self._stop.is_set():
-                    return
-                for frame in self._decode(packet):
-                    last_frame = time.monotonic()
-                    self._handle(frame, last_frame)
-                    if self._stop.is_set() or self._reached_limit:
-                        return
-                asked = time.monotonic()
-                if watchdog and asked - last_frame > limit:
-                    raise _ConnectionLost(f"no frame decoded for {limit:g} s (watchdog)")
-        except av.error.FFmpegError as exc:
+        for frame in connection.frames(self._count_corrupt):
             if self._stop.is_set():
                 return
-            waited = time.monotonic() - asked
-            if watchdog and waited >= 0.9 * container.read_timeout:
-                raise _ConnectionLost(f"no data for {limit:g} s (watchdog)") from None
-            raise _ConnectionLost(f"read error: {describe_error(exc)}") from None
+            now = time.monotonic()
+            if frame is None:
+                if watchdog and now - last_frame > limit:
+                    raise ConnectionLost(f"no frame decoded for {limit:g} s (watchdog)")
+                continue
+            last_frame = now
+            self._handle(frame, now)
+            if self._stop.is_set() or self._reached_limit:
+                return
 
-    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
-        try:
-            return packet.decode()
-        except av.error.FFmpegError as exc:
-            with self._lock:
-                self._stats.corrupt += 1
-                count = self._stats.corrupt
-            if count <= 3 or count % 100 == 0:
-                log.info(
-                    "stream %s: skipped a packet that does not decode (%s; %d so far)",
-                    self.stream_id,
-                    describe_error(exc),
-                    count,
-                )
-            return []
+    def _count_corrupt(self, cause: str) -> None:
+        with self._lock:
+            self._stats.corrupt += 1
+            count = self._stats.corrupt
+        if count <= 3 or count % 100 == 0:
+            log.info(
+                "stream %s: skipped a packet that does not decode (%s; %d so far)",
+                self.stream_id,
+                cause,
+                count,
+            )
 
     def _handle(self, frame: av.VideoFrame, wall: float) -> None:
         """Place a decoded frame on the stream clock; convert and queue it if the cap allows."""

@@ -1,4 +1,4 @@
-"""Open a PyAV container for one source, with the options its kind needs.
+"""Files, RTSP, RTP described by SDP, capture devices: a PyAV container per connection.
 
 Also turns FFmpeg's exceptions into one short cause a user can act on, and hides
 credentials in URLs before they reach a log line.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -18,6 +19,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from agent.config.ingest import IngestConfig, StreamConfig
+from agent.ingest.connection import ConnectionLost, SourceError, register_source
 from agent.redaction import redact_url
 
 log = logging.getLogger("agent.ingest")
@@ -27,16 +29,6 @@ _AUTO_HW_DEVICES = ("cuda", "vaapi", "videotoolbox", "d3d11va")
 # Device types that failed here once, and why: later opens (reconnects, other streams) skip them.
 _unusable_hw: dict[str, str] = {}
 _unusable_hw_lock = threading.Lock()
-
-
-class SourceError(Exception):
-    """A source that cannot be opened or read; `str()` is the cause in plain words."""
-
-    def __init__(self, cause: str, *, permanent: bool = False) -> None:
-        super().__init__(cause)
-        self.cause = cause
-        self.permanent = permanent
-        """True when retrying cannot help (e.g. a missing local file)."""
 
 
 @dataclass(slots=True)
@@ -140,6 +132,13 @@ def _open(stream: StreamConfig, ingest: IngestConfig, hwaccel: HWAccel | None) -
         cause = describe_error(exc, waited=waited, timeout=ingest.open_timeout_s)
         if hwaccel is not None and not _is_source_problem(exc, cause):
             raise  # most likely the GPU, not the source: the caller retries in software
+        if stream.kind == "sdp" and cause.startswith("timed out"):
+            # An SDP names ports to listen on: silence means the participant has not started
+            # sending yet (or left), which is a state to report, not a failure.
+            raise SourceError(
+                f"waiting for RTP on the ports the SDP names (none within {ingest.open_timeout_s:g} s)",
+                waiting=True,
+            ) from None
         raise SourceError(cause, permanent=stream.kind == "file") from None
     if not container.streams.video:
         container.close()
@@ -255,3 +254,55 @@ def probe_source(stream: StreamConfig, ingest: IngestConfig | None = None) -> tu
         return False, f"{where}: {describe_error(exc)}"
     finally:
         container.close()
+
+
+class PyAVConnection:
+    """`Connection` over a PyAV container: demux the video stream, decode, skip bad packets."""
+
+    ended_by_peer = False
+
+    def __init__(self, opened: OpenedSource, watchdog_s: float | None) -> None:
+        self.opened = opened
+        self._watchdog_s = watchdog_s
+        video = opened.video
+        self.fps = nominal_fps(video)
+        self.width = video.codec_context.width or None
+        self.height = video.codec_context.height or None
+        self.hwaccel = opened.hwaccel
+        self.software_reason = opened.software_reason
+
+    def frames(self, on_corrupt: Callable[[str], None]) -> Iterator[av.VideoFrame | None]:
+        container, video = self.opened.container, self.opened.video
+        asked = time.monotonic()  # when the pending read started
+        packets = 0
+        try:
+            for packet in container.demux(video):
+                packets += 1
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError as exc:
+                    on_corrupt(describe_error(exc))
+                    decoded = []
+                yield from decoded
+                if not decoded:
+                    yield None
+                asked = time.monotonic()
+        except av.error.FFmpegError as exc:
+            waited = time.monotonic() - asked
+            if self._watchdog_s is not None and waited >= 0.9 * container.read_timeout:
+                raise ConnectionLost(
+                    f"no data for {self._watchdog_s:g} s (watchdog)", silent=packets == 0
+                ) from None
+            raise ConnectionLost(f"read error: {describe_error(exc)}") from None
+
+    def close(self) -> None:
+        self.opened.container.close()
+
+
+def _open_pyav(stream: StreamConfig, ingest: IngestConfig) -> PyAVConnection:
+    watchdog = None if stream.kind == "file" else ingest.watchdog_s
+    return PyAVConnection(open_source(stream, ingest), watchdog)
+
+
+for _kind in ("file", "rtsp", "sdp", "device"):
+    register_source(_kind, _open_pyav)

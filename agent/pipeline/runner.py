@@ -117,12 +117,18 @@ class Pipeline:
         self.wakeup = threading.Event()
         self._slots: dict[str, StreamSlot] = {}
         self._lock = threading.Lock()
+        self._running = False
+        self._removals: collections.deque[tuple[str, EndReason, threading.Event]] = (
+            collections.deque()
+        )
         self.failed_streams: dict[str, str] = {}
         for stream in config.streams:
             self.add_stream(stream)
 
     # -- streams ---------------------------------------------------------------------------
     def add_stream(self, stream: StreamConfig, *, start: bool = False) -> StreamSlot:
+        """Watch one more stream; safe from any thread while `run` goes on (the next round
+        picks it up). `start` starts its reader now (streams added before `run` start with it)."""
         with self._lock:
             if stream.id in self._slots:
                 raise ValueError(f"stream id {stream.id!r} is already being watched")
@@ -139,12 +145,48 @@ class Pipeline:
             slot.reader.start()
         return slot
 
-    def remove_stream(self, stream_id: str, reason: EndReason = "stream_ended") -> None:
+    def remove_stream(
+        self, stream_id: str, reason: EndReason = "stream_ended", timeout: float = 10.0
+    ) -> bool:
+        """Stop watching a stream: its open tracks end (alerts get their `end`) and it leaves
+        the list. Safe from any thread: while `run` goes on, the loop does it between rounds
+        and this waits up to `timeout` s for that. False if no such stream."""
+        done = threading.Event()
         with self._lock:
-            slot = self._slots.pop(stream_id, None)
-        if slot is not None:
-            slot.reader.stop()
-            self._close_slot(slot, reason)
+            if stream_id not in self._slots:
+                return False
+            queued = self._running
+            if queued:
+                self._removals.append((stream_id, reason, done))
+        if not queued:
+            self._remove_now(stream_id, reason)
+            return True
+        self.wakeup.set()
+        done.wait(timeout)
+        return True
+
+    def _remove_now(self, stream_id: str, reason: EndReason) -> None:
+        with self._lock:
+            slot = self._slots.get(stream_id)
+        if slot is None:
+            return
+        slot.reader.stop()
+        if not slot.done:
+            self._close_slot(slot, reason)  # while listed: the end alerts still name its source
+        with self._lock:
+            self._slots.pop(stream_id, None)
+        if slot.config.kind == "whip":
+            from agent.ingest.webrtc import inboxes
+
+            inboxes.discard(stream_id)
+
+    def _apply_removals(self) -> None:
+        while self._removals:
+            stream_id, reason, done = self._removals.popleft()
+            try:
+                self._remove_now(stream_id, reason)
+            finally:
+                done.set()
 
     @property
     def slots(self) -> list[StreamSlot]:
@@ -152,22 +194,30 @@ class Pipeline:
             return list(self._slots.values())
 
     # -- main loop ---------------------------------------------------------------------------
-    def run(self, stop: threading.Event | None = None) -> PipelineStats:
-        """Run until `stop` is set or every stream has finished (files ended, sources failed)."""
+    def run(self, stop: threading.Event | None = None, *, stay_up: bool = False) -> PipelineStats:
+        """Run until `stop` is set or every stream has finished (files ended, sources failed);
+        with `stay_up`, until `stop` only (streams come and go through the control API)."""
         stop = stop or threading.Event()
+        with self._lock:
+            self._running = True
         for slot in self.slots:
-            slot.reader.start()
+            if not slot.reader.alive and not slot.done:
+                slot.reader.start()
         try:
             while not stop.is_set():
                 self.wakeup.clear()
+                self._apply_removals()
                 frames = self._collect_round()
                 if frames:
                     self.process(frames)
                     continue
-                if all(slot.done for slot in self.slots):
+                if not stay_up and all(slot.done for slot in self.slots):
                     break
                 self.wakeup.wait(0.05)
         finally:
+            with self._lock:
+                self._running = False
+            self._apply_removals()
             reason: EndReason = "shutdown" if stop.is_set() else "stream_ended"
             for slot in self.slots:
                 slot.reader.stop()
@@ -188,6 +238,8 @@ class Pipeline:
                     self.failed_streams[slot.config.id] = slot.reader.error or "failed"
                     log.error("stream %s: %s", slot.config.id, slot.reader.error)
                 self._close_slot(slot, "stream_ended")
+                if slot.config.end_when_sender_leaves:  # its id is free for the next caller
+                    self._remove_now(slot.config.id, "stream_ended")
         return frames
 
     def _close_slot(self, slot: StreamSlot, reason: EndReason) -> None:
@@ -277,6 +329,14 @@ class Pipeline:
         }
 
     def source_url(self, stream_id: str) -> str:
+        stream = self.stream_config(stream_id)
+        return stream.url if stream else ""
+
+    def stream_config(self, stream_id: str) -> StreamConfig | None:
         with self._lock:
             slot = self._slots.get(stream_id)
-        return slot.config.url if slot else ""
+        return slot.config if slot else None
+
+    def slot(self, stream_id: str) -> StreamSlot | None:
+        with self._lock:
+            return self._slots.get(stream_id)

@@ -18,6 +18,10 @@ from engines.ood import REASON as OOD_REASON
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 VerdictName = Literal["real", "fake", "unknown"]
+TIMELINE_POINTS = 600
+
+PeakCrops = dict[int, tuple[float, np.ndarray]]
+"""track id -> (probability, aligned crop) of the frame where the track scored highest."""
 
 
 class TrackReport(BaseModel):
@@ -36,6 +40,9 @@ class TrackReport(BaseModel):
     alerted_at: list[float]
     """Stream times at which an alert would have been raised (rolling score crossed)."""
     box: list[float]
+    timeline: list[tuple[float, float | None]] = []
+    """(stream time s, calibrated probability) per analysed frame of the track, None where
+    the face could not be judged; at most TIMELINE_POINTS points (evenly thinned)."""
 
 
 class ScoreReport(BaseModel):
@@ -69,6 +76,8 @@ class FaceJudgement:
     probability: float | None
     reasons: tuple[str, ...]
     verdict: VerdictName
+    crop: np.ndarray | None = None
+    """The aligned face crop the model judged."""
 
 
 def judge_image(
@@ -92,15 +101,20 @@ def judge_image(
             probabilities[i] = np.nan
             reports[i] = replace(reports[i], ok=False, reasons=(*reports[i].reasons, OOD_REASON))
     judgements = []
-    for box, report, p in zip(detections.boxes, reports, probabilities):
+    for box, report, p, crop in zip(detections.boxes, reports, probabilities, crops):
         judged = not np.isnan(p)
         verdict: VerdictName = "unknown" if not judged else ("fake" if p >= threshold else "real")
-        judgements.append(FaceJudgement(box, float(p) if judged else None, report.reasons, verdict))
+        judgements.append(
+            FaceJudgement(box, float(p) if judged else None, report.reasons, verdict, crop)
+        )
     return judgements
 
 
-def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreReport:
-    """One still through the agent's detector, alignment, quality gate and model."""
+def score_image(
+    path: Path, config: VerityConfig, detector, scorer, peak_crops: PeakCrops | None = None
+) -> ScoreReport:
+    """One still through the agent's detector, alignment, quality gate and model.
+    `peak_crops`, when given, receives each judged face's crop (for an explanation map)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image")
@@ -123,9 +137,14 @@ def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreRepo
             last_seen=0.0,
             alerted_at=[0.0] if face.verdict == "fake" else [],
             box=[float(v) for v in face.box],
+            timeline=[(0.0, face.probability)],
         )
         for i, face in enumerate(faces)
     ]
+    if peak_crops is not None:
+        for i, face in enumerate(faces):
+            if face.probability is not None and face.crop is not None:
+                peak_crops[i + 1] = (face.probability, face.crop)
     return ScoreReport(
         path=str(path),
         kind="image",
@@ -137,8 +156,12 @@ def score_image(path: Path, config: VerityConfig, detector, scorer) -> ScoreRepo
     )
 
 
-def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) -> ScoreReport:
-    """A whole file through the agent's own pipeline, as a non-live source."""
+def score_video(
+    path: Path, config: VerityConfig, detector=None, scorer=None,
+    peak_crops: PeakCrops | None = None,
+) -> ScoreReport:
+    """A whole file through the agent's own pipeline, as a non-live source. `peak_crops`,
+    when given, receives each track's highest-scoring crop (for an explanation map)."""
     from agent.pipeline import Pipeline
 
     stream = StreamConfig(url=str(path), kind="file", id="score")
@@ -146,9 +169,17 @@ def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) ->
     reasons: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
     alerted: dict[int, list[float]] = collections.defaultdict(list)
 
-    def collect_reasons(observations, _scores) -> None:
-        for obs in observations:
-            reasons[obs.track.id].update(obs.quality.reasons)
+    timelines: dict[int, list[tuple[float, float | None]]] = collections.defaultdict(list)
+
+    def collect_reasons(observations, scores) -> None:
+        for obs, score in zip(observations, scores):
+            track_id = obs.track.id
+            reasons[track_id].update(obs.quality.reasons)
+            p = None if score is None or not np.isfinite(score.fused) else float(score.fused)
+            timelines[track_id].append((round(float(obs.frame.time), 3), p))
+            if p is not None and peak_crops is not None:
+                if track_id not in peak_crops or p > peak_crops[track_id][0]:
+                    peak_crops[track_id] = (p, obs.crop.copy())
 
     class AlertTimes:
         def on_event(self, event) -> None:
@@ -179,6 +210,7 @@ def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) ->
                 last_seen=state.last_seen,
                 alerted_at=alerted[state.track_id],
                 box=[float(v) for v in state.box],
+                timeline=_thin(timelines[state.track_id]),
             )
         )
     tracks.sort(key=lambda t: t.track_id)
@@ -191,3 +223,10 @@ def score_video(path: Path, config: VerityConfig, detector=None, scorer=None) ->
         frames_analysed=stats.frames_analysed,
         tracks=tracks,
     )
+
+
+def _thin(points: list, limit: int = TIMELINE_POINTS) -> list:
+    if len(points) <= limit:
+        return points
+    keep = np.linspace(0, len(points) - 1, limit).round().astype(int)
+    return [points[i] for i in keep]

@@ -56,14 +56,24 @@ def test_verity_runs_the_mounted_config(verity):
     build_parser().parse_args(verity["args"])
 
 
-def test_probes_use_healthz_on_the_configured_port(verity, config):
+def test_probes_use_healthz_and_readyz_on_the_configured_port(verity, config):
     ports = {p["name"]: p["containerPort"] for p in verity["ports"]}
     assert config.service.http_host == "0.0.0.0"  # the kubelet probes the pod IP
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    paths = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+    for probe, path in paths.items():
         get = verity[probe]["httpGet"]
-        assert get["path"] == "/healthz"
+        assert get["path"] == path
         port = get["port"]
         assert ports.get(port, port) == config.service.http_port, probe
+
+
+def test_the_sidecar_waits_for_participants_and_guards_its_api(verity, config):
+    # Participants join later: the agent must stay up (not crash-loop) and take WHIP pushes,
+    # and an API reachable from the Pod network needs the token from the Secret.
+    assert config.service.keep_running is True
+    (env,) = [e for e in verity["env"] if e["name"] == "VERITY_SERVICE__TOKEN"]
+    ref = env["valueFrom"]["secretKeyRef"]
+    assert ref["key"] in _one("Secret", ref["name"])["stringData"]
 
 
 def test_redis_url_comes_from_the_secret(verity):

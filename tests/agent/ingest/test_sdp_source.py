@@ -38,3 +38,17 @@ def test_rtp_sender_gone_then_back_reconnects(rtp_sender, clip_30fps, start_read
     resumed = collect(reader, timeout_s=25, until=lambda fs: any(f.segment > 0 for f in fs))
     assert any(f.segment > 0 for f in resumed), reader.stats
     assert reader.stats.reconnects >= 1 and not reader.failed
+
+
+def test_a_participant_who_has_not_joined_is_waited_for_not_failed(rtp_sender, clip_30fps, start_reader):
+    sender = rtp_sender(clip_30fps)
+    sender.stop()  # the SDP is written; nobody sends yet (the participant has not joined)
+    reader = start_reader(str(sender.sdp_path), analysis_fps=10, open_timeout_s=0.5,
+                          connect_attempts=2)
+    assert wait_for(lambda: reader.stats.state == "waiting", 10), reader.stats
+    assert not wait_for(lambda: reader.stats.state == "failed", 3.0), reader.stats
+    assert reader.stats.state == "waiting"
+
+    sender.start()  # the participant joins
+    frames = collect(reader, timeout_s=20, until=lambda fs: len(fs) >= 3)
+    assert len(frames) >= 3 and reader.stats.state == "running"
