@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-SourceKind = Literal["auto", "file", "rtsp", "sdp", "device", "whip"]
+SourceKind = Literal["auto", "file", "rtsp", "sdp", "device", "whip", "whep"]
 
 
 class StreamConfig(BaseModel):
@@ -20,7 +20,8 @@ class StreamConfig(BaseModel):
     url: str = Field(
         description="rtsp://, rtsps://, a media file path, an .sdp file describing RTP "
         "(what mediasoup/Janus forward to a sidecar), a capture device (/dev/video0), or "
-        "whip:<name> for a participant pushed over WebRTC to POST /whip/<stream id>.",
+        "whip:<name> for a participant pushed over WebRTC to POST /whip/<stream id>, or "
+        "whep+https://... to pull one from an SFU's WHEP endpoint.",
         min_length=1,
     )
     id: str | None = Field(
@@ -50,6 +51,9 @@ class StreamConfig(BaseModel):
     )
     participant: str | None = Field(
         None, max_length=128, description="Label: who this stream shows (published in every alert)."
+    )
+    bearer_token: SecretStr | None = Field(
+        None, description="WHEP sources: sent as `Authorization: Bearer <token>` to the SFU."
     )
     end_when_sender_leaves: bool = Field(
         False,
@@ -87,12 +91,14 @@ def infer_kind(url: str) -> SourceKind:
         return "device"
     if scheme == "whip":
         return "whip"
+    if scheme in ("whep+http", "whep+https"):
+        return "whep"
     return "file"
 
 
 def derive_stream_id(url: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme in ("rtsp", "rtsps"):
+    if parts.scheme in ("rtsp", "rtsps", "whep+http", "whep+https"):
         base = f"{parts.hostname or 'rtsp'}{parts.path}"
     else:
         base = Path(parts.path or url).stem or "stream"

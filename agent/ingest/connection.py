@@ -89,6 +89,6 @@ def _load_builtin_kinds() -> None:
     # Imported here, not at the top: each module registers itself and imports this one.
     global _builtins_loaded
     if not _builtins_loaded:
-        from agent.ingest import source, webrtc  # noqa: F401
+        from agent.ingest import source, webrtc, whep  # noqa: F401
 
         _builtins_loaded = True

@@ -210,11 +210,15 @@ class StreamReader:
         while not self._stop.is_set():
             decoded_before = self._stats.decoded  # only this thread writes it
             hung_up = False
+            asked = time.monotonic()
             try:
                 connection = open_connection(self.stream, ingest)
             except SourceError as exc:
                 if exc.waiting:  # nobody sends yet: wait on, no failure counted
-                    self._wait_for_sender(exc.cause)
+                    # Openers that wait themselves (WHIP, SDP) return late; one that asks a
+                    # server (WHEP) returns at once and must not be asked again right away.
+                    asked_for = time.monotonic() - asked
+                    self._wait_for_sender(exc.cause, max(0.05, ingest.reconnect_initial_s - asked_for))
                     continue
                 cause = exc.cause
             else:
@@ -274,12 +278,12 @@ class StreamReader:
             with self._lock:
                 self._stats.reconnects += 1
 
-    def _wait_for_sender(self, why: str) -> None:
+    def _wait_for_sender(self, why: str, pause: float = 0.05) -> None:
         with self._lock:
             if self._stats.state != "waiting":
                 log.info("stream %s (%s): %s", self.stream_id, self._where, why)
         self._set_state("waiting")
-        self._stop.wait(0.05)  # openers block while they wait; this only bounds a busy loop
+        self._stop.wait(pause)
 
     def _begin_segment(self, opened: Connection, restart: Literal["reconnect", "loop"]) -> None:
         fps = opened.fps
