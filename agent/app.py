@@ -25,6 +25,8 @@ class RunResult:
     failed_streams: dict[str, str]
     alerts_published: int
     alerts_unsent: int
+    """Alerts Redis has not taken: in the spool (sent at the next start) or, without one,
+    about to be written to the log."""
 
 
 class Agent:
@@ -38,6 +40,7 @@ class Agent:
         self.publisher: AlertPublisher | None = None
         self.http = None
         self.redis_url = config.alerts.redis_url
+        self._flushed = False
 
     def __enter__(self) -> Agent:
         try:
@@ -57,9 +60,10 @@ class Agent:
             log.info("embedded Redis at %s", self.redis_url)
         self.sink = RedisAlertSink(self.config.alerts, self.redis_url)
         try:
-            self.sink.check()
+            self.sink.check()  # RedisRefused (password, ACL, TLS) ends the start here
         except ConnectionError as exc:
-            log.warning("%s; alerts will be buffered until it answers", exc)
+            kept = "spooled to disk" if self.config.alerts.spool_path else "buffered in memory"
+            log.warning("%s; alerts will be %s until it answers", exc, kept)
         self.sink.start()
         self.pipeline = Pipeline(self.config)
         self.publisher = AlertPublisher(
@@ -85,13 +89,14 @@ class Agent:
     def run(self, stop: threading.Event | None = None) -> RunResult:
         assert self.pipeline is not None and self.sink is not None
         stats = self.pipeline.run(stop, stay_up=self.config.service.keep_running)
-        self.sink.flush(timeout=10.0)
+        self.sink.flush(timeout=self.config.alerts.shutdown_timeout_s)
+        self._flushed = True
         sink_stats = self.sink.stats
         return RunResult(
             stats=stats,
             failed_streams=dict(self.pipeline.failed_streams),
             alerts_published=sink_stats.published,
-            alerts_unsent=sink_stats.buffered,
+            alerts_unsent=sink_stats.buffered + sink_stats.spool_pending,
         )
 
     def close(self) -> None:
@@ -99,7 +104,9 @@ class Agent:
             self.http.stop()
             self.http = None
         if self.sink is not None:
-            self.sink.close()
+            # One deadline for the whole shutdown: run() already waited if it ran.
+            wait = 0.0 if self._flushed else self.config.alerts.shutdown_timeout_s
+            self.sink.close(timeout=wait)
             self.sink = None
         if self.embedded is not None:
             self.embedded.stop()

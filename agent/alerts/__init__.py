@@ -1,6 +1,8 @@
 """Alerts: the versioned schema, the Redis sink, the embedded Redis, and the tail reader."""
 
 from agent.alerts.schema import SCHEMA_VERSION, Alert, FaceBox, Snapshot
-from agent.alerts.sink import RedisAlertSink, read_alerts
+from agent.alerts.sink import RedisAlertSink, RedisRefused, read_alerts
 
-__all__ = ["SCHEMA_VERSION", "Alert", "FaceBox", "RedisAlertSink", "Snapshot", "read_alerts"]
+__all__ = [
+    "SCHEMA_VERSION", "Alert", "FaceBox", "RedisAlertSink", "RedisRefused", "Snapshot", "read_alerts",
+]

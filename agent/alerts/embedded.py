@@ -31,9 +31,12 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A private redis-server process. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, binary: str | None = None, password: str | None = None
+    ) -> None:
         self.binary = binary or redis_server_binary()
         self.port = port
+        self.password = password
         self._dir: tempfile.TemporaryDirectory | None = None
         self._process: subprocess.Popen | None = None
         self.url = ""
@@ -48,7 +51,10 @@ class EmbeddedRedis:
             self.url = f"unix://{socket}"
         else:
             args += ["--port", str(self.port), "--bind", "127.0.0.1"]
-            self.url = f"redis://127.0.0.1:{self.port}/0"
+            auth = f":{self.password}@" if self.password else ""
+            self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        if self.password:
+            args += ["--requirepass", self.password]
         self._process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )

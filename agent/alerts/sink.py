@@ -1,27 +1,37 @@
 """Publishes alerts to Redis: XADD to a Stream (durable, consumer groups) and PUBLISH (live).
 
 Publishing happens on a sender thread so a slow or absent Redis never stalls analysis.
-While Redis is unreachable, alerts wait in memory (alerts.buffer_size) and go out in order
-when it returns; what is still unsent at shutdown, or overflows the buffer, is appended to
-alerts.spool_path (or logged in full), so no alert is silently lost.
+While Redis is unreachable, alerts go to the spool (`alerts.spool_path`: on disk, fsync'd,
+snapshots included) and are replayed in order when it returns, or at the next start after a
+crash; without a spool they wait in memory (`alerts.buffer_size`) and what is still unsent at
+shutdown is written to the log in full. Delivery is at-least-once: an alert replayed after a
+crash may arrive twice (consumers de-duplicate on alert_id and sequence).
+
+A Redis that answers but refuses us (wrong password, ACL, TLS certificate) is not an outage:
+`check()` raises `RedisRefused` so the agent stops at start with the cause.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import redis
 
+from agent.alerts.journal import AlertJournal
 from agent.alerts.schema import Alert
 from agent.config import AlertsConfig
 from agent.redaction import redact_url
 
 log = logging.getLogger("agent.alerts")
+
+
+class RedisRefused(Exception):
+    """Redis answered but will not take our alerts as configured; `str()` says why."""
 
 
 @dataclass
@@ -35,10 +45,31 @@ class Outgoing:
 class SinkStats:
     published: int = 0
     buffered: int = 0
+    """Alerts waiting in memory."""
     spooled: int = 0
+    """Alerts written to the spool (or, without one, to the log) because Redis did not take
+    them in time, since start."""
+    spool_pending: int = 0
+    """Alerts in the spool not yet sent (including any left by a previous run)."""
     failed_attempts: int = 0
     connected: bool = False
     last_error: str | None = None
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why Redis refuses us for good (credentials, permissions, TLS), None for an outage."""
+    text = str(exc)
+    if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
+        return f"authentication failed ({text}): check the user and password in alerts.redis_url"
+    if isinstance(exc, redis.exceptions.NoPermissionError) or "NOPERM" in text:
+        return (f"permission denied ({text}): the ACL user needs XADD, PUBLISH, SET and PING on "
+                "the alert keys")
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"TLS certificate check failed ({text}): check ssl_ca_certs / the server name"
+    if isinstance(cause, ssl.SSLError) or "SSL" in text and "wrong version" in text:
+        return f"TLS handshake failed ({text}): is the server speaking TLS (rediss://)?"
+    return None
 
 
 class RedisAlertSink:
@@ -55,8 +86,17 @@ class RedisAlertSink:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._stats = SinkStats()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._journal = AlertJournal(config.spool_path) if config.spool_path else None
+        self._spooling = False
+        """True while alerts go to the spool first (Redis down, or the spool not yet replayed)."""
+        self._spool_offset = 0
+        """Bytes of the spool already replayed to Redis."""
+        if self._journal is not None and self._journal.size():
+            left = len(self._journal.pending())
+            self._spooling = True
+            self._stats.spool_pending = left
+            log.warning("%d alert(s) in the spool %s from an earlier run: sending them first",
+                        left, config.spool_path)
 
     # -- producer side -------------------------------------------------------------------
     def start(self) -> RedisAlertSink:
@@ -65,12 +105,16 @@ class RedisAlertSink:
         return self
 
     def check(self) -> None:
-        """Raise a clear error now if Redis cannot be reached (used at start-up)."""
+        """At start: raise RedisRefused if Redis refuses us (credentials, ACL, TLS), or
+        ConnectionError if it cannot be reached (then alerts wait for it)."""
         try:
             self._client.ping()
             self._stats.connected = True
         except redis.RedisError as exc:
             self._stats.last_error = str(exc)
+            why = refusal(exc)
+            if why is not None:
+                raise RedisRefused(f"Redis at {redact_url(self.url)}: {why}") from None
             raise ConnectionError(f"Redis at {redact_url(self.url)} is unreachable: {exc}") from exc
 
     def ping(self) -> str | None:
@@ -90,11 +134,14 @@ class RedisAlertSink:
         return value if isinstance(value, bytes) else None
 
     def publish(self, alert: Alert, blobs: dict[str, bytes] | None = None) -> None:
+        item = Outgoing(alert, blobs or {})
         with self._cond:
+            if self._spooling and self._to_journal([item]):
+                self._cond.notify()
+                return
             if len(self._queue) >= self.config.buffer_size:
                 self._spool([self._queue.popleft()], "alert buffer full (Redis unreachable)")
-            self._queue.append(Outgoing(alert, blobs or {}))
-            self._idle.clear()
+            self._queue.append(item)
             self._cond.notify()
 
     @property
@@ -104,17 +151,24 @@ class RedisAlertSink:
             return SinkStats(**vars(self._stats))
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued is published; False on timeout."""
-        return self._idle.wait(timeout)
+        """Wait until everything is published (True), at most `timeout` s (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._spooling:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+            return True
 
     def close(self, timeout: float = 10.0) -> None:
         """Publish what is queued (up to timeout), spool the rest, stop the thread."""
         self.flush(timeout)
         with self._cond:
             self._stop = True
-            self._cond.notify()
+            self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=max(timeout, 1.0))
+            self._thread.join(timeout=max(min(timeout, 5.0), 1.0))
         with self._cond:
             leftover = list(self._queue)
             self._queue.clear()
@@ -128,48 +182,81 @@ class RedisAlertSink:
         outage_since: float | None = None
         while True:
             with self._cond:
-                while not self._queue and not self._stop:
-                    self._idle.set()
+                while not self._queue and not self._spooling and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                item = self._queue[0]
+                spooling = self._spooling
+                item = None if spooling else self._queue[0]
             try:
-                self._send(item)
+                if spooling:
+                    self._replay()
+                else:
+                    self._send(item)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._stats.failed_attempts += 1
                 self._stats.connected = False
                 self._stats.last_error = str(exc)
+                with self._cond:
+                    if self._journal is not None and self._queue:
+                        # Keep them on disk from now on: a crash during the outage loses none.
+                        if self._to_journal(list(self._queue)):
+                            self._queue.clear()
+                    if self._journal is not None:
+                        self._spooling = True
+                    self._cond.notify_all()
                 if outage_since is None:
                     outage_since = time.monotonic()
-                    log.warning(
-                        "Redis at %s unreachable (%s); buffering alerts (%d queued), retrying",
-                        redact_url(self.url), exc, len(self._queue),
-                    )
+                    where = f"spooling to {self.config.spool_path}" if self._journal else \
+                        f"buffering alerts in memory ({len(self._queue)} queued)"
+                    why = refusal(exc)
+                    log.warning("Redis at %s unreachable (%s); %s, retrying", redact_url(self.url),
+                                why or exc, where)
                 with self._cond:
-                    self._cond.wait(backoff)
+                    if not self._stop:
+                        self._cond.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             except redis.RedisError as exc:
                 # Not an outage: this alert cannot be stored as configured (e.g. the stream key
                 # holds another type). Keep it on disk or in the log, and go on.
                 self._stats.last_error = str(exc)
-                log.error("Redis refused alert %s: %s", item.alert.alert_id, exc)
-                with self._cond:
-                    self._queue.popleft()
-                self._spool([item], f"Redis refused it: {exc}")
+                log.error("Redis refused alert %s: %s", item.alert.alert_id if item else "?", exc)
+                if item is not None:
+                    with self._cond:
+                        self._queue.popleft()
+                    self._spool([item], f"Redis refused it: {exc}")
                 continue
             with self._cond:
-                self._queue.popleft()
-                self._stats.published += 1
+                if item is not None:
+                    self._queue.popleft()
+                    self._stats.published += 1
                 self._stats.connected = True
+                self._cond.notify_all()
             if outage_since is not None:
                 log.warning(
-                    "Redis at %s reachable again after %.1f s; sending buffered alerts",
+                    "Redis at %s reachable again after %.1f s; sent what waited",
                     redact_url(self.url), time.monotonic() - outage_since,
                 )
                 outage_since = None
             backoff = 0.5
+
+    def _replay(self) -> None:
+        """Send the spool from where the last replay stopped; empty it once all is sent."""
+        assert self._journal is not None
+        self._client.ping()  # an outage raises here, before anything is read
+        for offset, alert, blobs in self._journal.pending(self._spool_offset):
+            self._send(Outgoing(alert, blobs))
+            with self._cond:
+                self._spool_offset = offset
+                self._stats.published += 1
+                self._stats.spool_pending = max(self._stats.spool_pending - 1, 0)
+        with self._cond:
+            if self._journal.clear_if_size(self._spool_offset):
+                self._spooling = False
+                self._spool_offset = 0
+                self._stats.spool_pending = 0
+            self._cond.notify_all()
 
     def _send(self, item: Outgoing) -> None:
         alert = item.alert
@@ -192,18 +279,26 @@ class RedisAlertSink:
         pipe.publish(self.config.channel, document)
         pipe.execute()
 
-    def _spool(self, items: list[Outgoing], why: str) -> None:
+    def _to_journal(self, items: list[Outgoing]) -> bool:
+        """Append to the spool (caller holds the lock); False when there is none or it fails."""
+        if self._journal is None:
+            return False
+        try:
+            self._journal.append([(i.alert, i.blobs) for i in items])
+        except OSError as exc:
+            log.error("cannot write the alert spool %s: %s; keeping alerts in memory",
+                      self.config.spool_path, exc)
+            return False
         self._stats.spooled += len(items)
-        path: Path | None = self.config.spool_path
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path, "a") as handle:
-                    handle.writelines(item.alert.to_json() + "\n" for item in items)
-                log.error("%d alert(s) %s: appended to %s", len(items), why, path)
-                return
-            except OSError as exc:
-                log.error("cannot write the alert spool %s: %s", path, exc)
+        self._stats.spool_pending += len(items)
+        return True
+
+    def _spool(self, items: list[Outgoing], why: str) -> None:
+        if self._to_journal(items):
+            log.error("%d alert(s) %s: kept in the spool %s (sent at the next start)",
+                      len(items), why, self.config.spool_path)
+            return
+        self._stats.spooled += len(items)
         for item in items:
             log.error("alert %s (%s): %s", item.alert.alert_id, why, item.alert.to_json())
 

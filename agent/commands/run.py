@@ -46,6 +46,7 @@ def run_command(args: argparse.Namespace) -> int:
             "API, WHIP)"
         )
 
+    from agent.alerts import RedisRefused
     from agent.app import Agent
     from engines.faces.detectors.base import DetectorUnavailable
     from engines.registry import PackError
@@ -62,7 +63,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         with Agent(config) as agent:
             result = agent.run(stop)
-    except (PackError, DetectorUnavailable, EngineUnavailable) as exc:
+    except (PackError, DetectorUnavailable, EngineUnavailable, RedisRefused) as exc:
         raise CommandError(str(exc)) from None
     except RuntimeError as exc:  # e.g. the embedded Redis failed to start, the port is taken
         raise CommandError(str(exc)) from None
@@ -73,6 +74,10 @@ def run_command(args: argparse.Namespace) -> int:
     )
     for stream_id, error in result.failed_streams.items():
         log.error("stream %s failed: %s", stream_id, error)
-    if result.failed_streams:
+    if result.alerts_unsent:
+        where = (f"kept in {config.alerts.spool_path}, sent at the next start"
+                 if config.alerts.spool_path else "written to the log above")
+        log.error("%d alert event(s) never reached Redis: %s", result.alerts_unsent, where)
+    if result.failed_streams or result.alerts_unsent:
         return 1
     return 0

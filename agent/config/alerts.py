@@ -42,8 +42,14 @@ class AlertsConfig(BaseModel):
     )
     spool_path: Path | None = Field(
         None,
-        description="Alerts still unsent at shutdown are appended here as JSON lines "
-        "(unset: written to the log).",
+        description="While Redis is unreachable, alerts (and their snapshots) are kept here on "
+        "disk, one JSON line each, fsync'd, and sent in order when it returns or at the next "
+        "start, so a crash loses none (unset: they wait in memory, and what is unsent at "
+        "shutdown is written to the log).",
+    )
+    shutdown_timeout_s: float = Field(
+        5.0, ge=0, description="At shutdown, wait at most this long for Redis to take what is "
+        "queued; the rest goes to the spool (or the log)."
     )
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
 

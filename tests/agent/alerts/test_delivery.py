@@ -1,0 +1,130 @@
+"""Nothing lost, nothing hidden: Redis refusing us, Redis down, the agent killed mid-outage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from agent.alerts import Alert, RedisAlertSink, RedisRefused, Snapshot, read_alerts
+from agent.alerts.embedded import EmbeddedRedis
+from agent.config import AlertsConfig
+from tests.agent.alerts.test_sink import make_alert
+from tests.support.redis_server import free_port
+
+
+def verity(*args, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def with_snapshot(alert: Alert) -> tuple[Alert, dict[str, bytes]]:
+    key = f"verity:alerts:snapshot:{alert.alert_id}:frame"
+    alert = alert.model_copy(update={"snapshot": Snapshot(frame_key=key)})
+    return alert, {key: b"\xff\xd8 a jpeg " + alert.alert_id.encode()}
+
+
+def test_a_wrong_password_is_refused_at_start_not_buffered(redis_factory):
+    port = free_port()
+    server = EmbeddedRedis(port=port, password="right-pw").start()
+    try:
+        sink = RedisAlertSink(AlertsConfig(redis_url=f"redis://:wrong-pw@127.0.0.1:{port}/0"))
+        with pytest.raises(RedisRefused, match="authentication failed") as caught:
+            sink.check()
+        assert "wrong-pw" not in str(caught.value)
+        started = time.monotonic()
+        result = verity("run", "--source", "whatever.mp4", "--redis-url",
+                        f"redis://:wrong-pw@127.0.0.1:{port}/0")
+        assert result.returncode == 2, result.stderr
+        assert "authentication failed" in result.stderr and "wrong-pw" not in result.stderr
+        assert time.monotonic() - started < 60
+    finally:
+        server.stop()
+
+
+def test_outage_spools_to_disk_with_snapshots_then_replays_in_order(redis_factory, tmp_path):
+    server = redis_factory()
+    port = server.port
+    spool = tmp_path / "spool" / "alerts.jsonl"
+    config = AlertsConfig(redis_url=server.url, spool_path=spool)
+    sink = RedisAlertSink(config).start()
+    sink.publish(*with_snapshot(make_alert(0, alert_id="before")))
+    assert sink.flush(5)
+    server.stop()
+    sink.publish(*with_snapshot(make_alert(0, alert_id="during")))
+    for i in range(1, 4):
+        sink.publish(make_alert(i, event="update", alert_id="during"))
+    deadline = time.monotonic() + 10
+    while sink.stats.spool_pending < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sink.stats.spool_pending == 4 and sink.stats.buffered == 0
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o600
+    lines = [json.loads(line) for line in spool.read_text().splitlines()]
+    assert [(d["alert_id"], d["sequence"]) for d in lines] == [("during", i) for i in range(4)]
+
+    restarted = redis_factory(port)
+    assert sink.flush(20), "spooled alerts were not sent when Redis came back"
+    sink.close()
+    client = redis.Redis.from_url(restarted.url)
+    stored = read_alerts(client, config.stream_key)
+    assert [(a.alert_id, a.sequence) for a in stored] == [("during", i) for i in range(4)]
+    assert client.get("verity:alerts:snapshot:during:frame") == b"\xff\xd8 a jpeg during"
+    assert not spool.exists(), "the spool must be emptied once everything is in Redis"
+
+
+def test_killed_during_an_outage_loses_no_alert(manipulated_clip, clip_30fps, tmp_path):
+    port = free_port()  # nothing listens there yet: Redis is down from the start
+    url = f"redis://127.0.0.1:{port}/0"
+    spool = tmp_path / "alerts.jsonl"
+    env = {**os.environ, "VERITY_ALERTS__SPOOL_PATH": str(spool)}
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", "--source", str(manipulated_clip.path),
+         "--redis-url", url],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and agent.poll() is None:
+            if spool.exists() and '"event":"new"' in spool.read_text():
+                break
+            time.sleep(0.2)
+        assert spool.exists() and '"event":"new"' in spool.read_text(), "no alert was spooled"
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(10)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+    spooled = [Alert.from_json(line) for line in spool.read_text().splitlines()]
+    new = next(a for a in spooled if a.event == "new")
+
+    server = EmbeddedRedis(port=port).start()
+    try:
+        # The next start sends what the killed one kept, before anything of its own.
+        result = verity("run", "--source", str(clip_30fps), "--redis-url", url, env=env)
+        assert result.returncode == 0, result.stderr
+        client = redis.Redis.from_url(server.url)
+        stored = read_alerts(client, "verity:alerts")
+        assert [(a.alert_id, a.sequence) for a in stored[:len(spooled)]] == \
+            [(a.alert_id, a.sequence) for a in spooled]
+        assert client.get(new.snapshot.frame_key)[:2] == b"\xff\xd8"
+        assert not spool.exists()
+    finally:
+        server.stop()
+
+
+def test_unsent_alerts_make_run_fail_and_shutdown_is_bounded(manipulated_clip):
+    url = f"redis://127.0.0.1:{free_port()}/0"  # never up
+    started = time.monotonic()
+    result = verity("run", "--source", str(manipulated_clip.path), "--redis-url", url,
+                    env={**os.environ, "VERITY_ALERTS__SHUTDOWN_TIMEOUT_S": "1"})
+    took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert "never reached Redis" in result.stderr and "written to the log" in result.stderr
+    assert took < 60, f"{took:.0f} s"
