@@ -9,7 +9,7 @@ import time
 import pytest
 
 from agent.alerts import read_alerts
-from tests.agent.service.conftest import Client, start_agent, stop_agent
+from tests.agent.service.conftest import start_agent, stop_agent
 
 pytestmark = pytest.mark.slow
 
