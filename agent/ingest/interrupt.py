@@ -32,7 +32,12 @@ class _AbortAwareClock:
     def monotonic(self) -> float:
         now = self._real.monotonic()
         event: threading.Event | None = getattr(_registered, "event", None)
-        return now + _FAR_AHEAD_S if event is not None and event.is_set() else now
+        if event is not None and event.is_set():
+            return now + _FAR_AHEAD_S
+        deadline: float | None = getattr(_registered, "deadline", None)
+        if deadline is not None and now > deadline:
+            return now + _FAR_AHEAD_S
+        return now
 
     def __getattr__(self, name: str):
         return getattr(self._real, name)
@@ -61,3 +66,11 @@ def install() -> bool:
 def register_current_thread(event: threading.Event | None) -> None:
     """Blocking FFmpeg calls made by this thread give up once `event` is set (None: never)."""
     _registered.event = event
+
+
+def set_deadline(deadline: float | None) -> None:
+    """Blocking FFmpeg calls made by this thread give up once `time.monotonic()` passes
+    `deadline` (None: only their own timeouts apply). The watchdog sets it to the last frame's
+    time plus `watchdog_s`: FFmpeg's own read timeout restarts with each internal retry, so a
+    frozen RTSP server was caught only after about twice the watchdog."""
+    _registered.deadline = deadline

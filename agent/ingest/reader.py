@@ -311,18 +311,25 @@ class StreamReader:
         watchdog (no frame decoded for `ingest.watchdog_s`)."""
         limit = self.ingest.watchdog_s
         last_frame = time.monotonic()
-        for frame in connection.frames(self._count_corrupt):
-            if self._stop.is_set():
-                return
-            now = time.monotonic()
-            if frame is None:
-                if watchdog and now - last_frame > limit:
-                    raise ConnectionLost(f"no frame decoded for {limit:g} s (watchdog)")
-                continue
-            last_frame = now
-            self._handle(frame, now)
-            if self._stop.is_set() or self._reached_limit:
-                return
+        if watchdog:
+            interrupt.set_deadline(last_frame + limit)
+        try:
+            for frame in connection.frames(self._count_corrupt):
+                if self._stop.is_set():
+                    return
+                now = time.monotonic()
+                if frame is None:
+                    if watchdog and now - last_frame > limit:
+                        raise ConnectionLost(f"no frame decoded for {limit:g} s (watchdog)")
+                    continue
+                last_frame = now
+                if watchdog:
+                    interrupt.set_deadline(now + limit)
+                self._handle(frame, now)
+                if self._stop.is_set() or self._reached_limit:
+                    return
+        finally:
+            interrupt.set_deadline(None)
 
     def _count_corrupt(self, cause: str) -> None:
         with self._lock:

@@ -159,3 +159,25 @@ def test_wrong_path_is_reported_as_not_found(rtsp_server, rtsp_clip, start_reade
     reader = start_reader(server.url.replace("/cam5", "/nope"), connect_attempts=1)
     assert wait_for(lambda: reader.finished, 10)
     assert reader.failed and "not found" in reader.error
+
+
+def test_a_frozen_stream_is_declared_stalled_one_watchdog_after_its_last_frame(
+    rtsp_server, rtsp_clip, start_reader
+):
+    server = rtsp_server(rtsp_clip, path="/cam5")
+    reader = start_reader(server.url, analysis_fps=5, watchdog_s=2.0, open_timeout_s=2.0)
+    assert len(collect(reader, timeout_s=20, until=lambda fs: len(fs) >= 3)) >= 3
+    server.freeze()
+    try:
+        # Frames already sent keep arriving for a moment after the freeze: time the stall from
+        # the last one decoded, which is what the watchdog promises.
+        decoded, last_change = reader.stats.decoded, time.monotonic()
+        while reader.stats.state == "running" and time.monotonic() - last_change < 10:
+            if reader.stats.decoded != decoded:
+                decoded, last_change = reader.stats.decoded, time.monotonic()
+            time.sleep(0.02)
+        stalled_after = time.monotonic() - last_change
+        assert reader.stats.state == "reconnecting", reader.stats
+        assert stalled_after < 2.0 + 0.75, f"stall seen {stalled_after:.2f} s after the last frame"
+    finally:
+        server.thaw()
