@@ -71,6 +71,20 @@ class StreamConfig(BaseModel):
     def _resolve_kind(self) -> StreamConfig:
         if self.kind == "auto":
             self.kind = infer_kind(self.url)
+        scheme = urlsplit(self.url).scheme.lower() if "://" in self.url else ""
+        if scheme and scheme not in SCHEMES[self.kind]:
+            raise ValueError(
+                f"url: {scheme}:// is not a {self.kind} source Verity reads (rtsp://, rtsps://, "
+                "whep+http(s)://, whip:NAME, an .sdp file, a device, or a local file path)"
+            )
+        wanted = self.options.get("protocol_whitelist")
+        if wanted is not None:
+            extra = set(wanted.split(",")) - PROTOCOLS.get(self.kind, set())
+            if extra:
+                raise ValueError(
+                    f"options.protocol_whitelist: {', '.join(sorted(extra))} not allowed for a "
+                    f"{self.kind} source (it may only narrow: {','.join(sorted(PROTOCOLS[self.kind]))})"
+                )
         if self.id is None:
             self.id = derive_stream_id(self.url)
         return self
@@ -79,6 +93,25 @@ class StreamConfig(BaseModel):
     def is_live(self) -> bool:
         """Live sources reconnect and drop frames; files end and, unless realtime, never drop."""
         return self.kind != "file" or self.realtime
+
+
+SCHEMES: dict[str, frozenset[str]] = {
+    "file": frozenset({"file"}),
+    "rtsp": frozenset({"rtsp", "rtsps"}),
+    "sdp": frozenset({"file"}),
+    "device": frozenset({"v4l2"}),
+    "whip": frozenset(),
+    "whep": frozenset({"whep+http", "whep+https"}),
+}
+"""URL schemes (`scheme://...`) each source kind accepts: an `http://` URL is not a file."""
+
+PROTOCOLS: dict[str, frozenset[str]] = {
+    "file": frozenset({"file"}),
+    "rtsp": frozenset({"rtsp", "rtsps", "tcp", "udp", "rtp", "tls", "srtp", "crypto", "httpproxy"}),
+    "sdp": frozenset({"file", "udp", "rtp", "srtp", "crypto"}),
+    "device": frozenset({"file"}),
+}
+"""FFmpeg protocols each PyAV source kind may use (its `protocol_whitelist`)."""
 
 
 def infer_kind(url: str) -> SourceKind:

@@ -7,6 +7,7 @@ credentials in URLs before they reach a log line.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from av.codec.hwaccel import HWAccel, hwdevices_available
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from agent.config.ingest import IngestConfig, StreamConfig
+from agent.config.ingest import PROTOCOLS, IngestConfig, StreamConfig
 from agent.ingest.connection import ConnectionLost, SourceError, register_source
 from agent.redaction import redact_url
 
@@ -96,18 +97,23 @@ def _hw_candidates(setting: str) -> list[str]:
 
 def container_args(stream: StreamConfig, ingest: IngestConfig) -> tuple[str, dict]:
     """The `av.open` target and keyword arguments for a source (before any hwaccel)."""
-    options: dict[str, str] = {}
+    # Only the protocols the source kind needs: a file is never fetched over the network, and
+    # an SDP file can point at local UDP ports only. Per-stream options may narrow this, never
+    # widen it (StreamConfig refuses that). crypto/srtp: SRTP, as some forwarders send.
+    options: dict[str, str] = {"protocol_whitelist": ",".join(sorted(PROTOCOLS[stream.kind]))}
     kwargs: dict = {}
     target = stream.url
-    if stream.kind == "rtsp":
+    if stream.kind == "file":
+        # Always a local path, whatever its name looks like (`clip:1.mp4` is not a protocol).
+        path = target.removeprefix("file://") if target.startswith("file://") else target
+        target = "file:" + os.path.abspath(path)
+    elif stream.kind == "rtsp":
         options["rtsp_transport"] = stream.rtsp_transport
         # Skip audio setup: Verity only looks at pictures.
         options["allowed_media_types"] = "video"
     elif stream.kind == "sdp":
         kwargs["format"] = "sdp"
-        # The SDP file points FFmpeg at local UDP ports; it refuses those protocols unless
-        # whitelisted. crypto: SRTP (a=crypto lines), as some forwarders send.
-        options["protocol_whitelist"] = "file,udp,rtp,crypto"
+        target = "file:" + os.path.abspath(target)
     elif stream.kind == "device":
         kwargs["format"] = "v4l2"
         target = target.removeprefix("v4l2://")
