@@ -3,6 +3,8 @@
 pytest_plugins = [
     "tests.support.redis_server",
     "tests.support.stream_servers",
+    "tests.support.whep_server",
     "tests.support.media",
     "tests.support.face_media",
+    "tests.support.browser",
 ]

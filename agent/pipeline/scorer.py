@@ -306,6 +306,15 @@ class FaceScorer:
         self.crops_scored += len(crops)
         return calibrate(logits, self.stills_pack.card.calibration), flags
 
+    def still_logits(self, crops: np.ndarray) -> np.ndarray:
+        """Raw logits of the model that judges stills (see `still_role`), for explanations."""
+        if self.stills is not None:
+            return np.concatenate([self.stills.infer(crops[i : i + self.config.max_batch])
+                                   for i in range(0, len(crops), self.config.max_batch)])
+        if self.deep is not None:
+            return self.deep_logits(crops)
+        return self.spatial_logits(crops)
+
     # -- deep look --------------------------------------------------------------------------
     def deep_logits(self, crops: np.ndarray) -> np.ndarray:
         """Deep-model logits for crops cut with the deep pack's AlignSpec, one face per call

@@ -73,14 +73,20 @@ class UploadJudge:
                 self._detector = create_detector(self.config.faces.detector)
             crops: dict = {}
             config = self.config.model_copy(update={"streams": []})
-            if is_image(path):
+            still = is_image(path)
+            if still:
                 report = score_image(path, config, self._detector, self._scorer, crops)
             else:
                 report = score_video(path, config, self._detector, self._scorer, crops)
             explanations = {}
             if evidence:
+                # Explain the model that judged: a still's crop is the stills (or deep) model's;
+                # a video's peak crop is the always-on model's. The deep model costs tens of ms
+                # per call, so its map is coarser.
+                logits = self._scorer.still_logits if still else self._scorer.spatial_logits
+                grid = 4 if still and self._scorer.still_role == "deep" else 6
                 for track_id, (_p, crop) in crops.items():
-                    heat = occlusion_map(crop, self._scorer.spatial_logits)
+                    heat = occlusion_map(crop, logits, grid=grid)
                     jpeg = explanation_image(crop, heat)
                     explanations[track_id] = base64.b64encode(jpeg).decode()
         return report.model_dump(mode="json"), explanations
