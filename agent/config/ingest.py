@@ -185,6 +185,13 @@ class IngestConfig(BaseModel):
         description="Hardware decoding. cuda/auto try NVDEC and fall back to software decoding, "
         "with a warning, where no GPU is usable.",
     )
+    max_frame_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Largest picture accepted, in pixels (width x height; 40 M holds 8K video "
+        "and large photos): a stream or image beyond it is refused before decoding, so a "
+        "header claiming 65535x65535 cannot exhaust memory.",
+    )
     decode_threads: int = Field(
         0, ge=0, le=64, description="FFmpeg decoder threads per stream (0: FFmpeg decides)."
     )

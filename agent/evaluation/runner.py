@@ -25,6 +25,7 @@ import numpy as np
 from agent.config import StreamConfig, VerityConfig
 from agent.evaluation.manifest import EvalItem
 from agent.faces.quality import QualityGate
+from agent.ingest.images import ImageError, read_image
 from agent.pipeline import FaceScorer, Pipeline
 from agent.scoring.report import VerdictName, judge_image, overall_verdict
 from engines import metrics, perturbations
@@ -234,9 +235,10 @@ class Evaluator:
         return image
 
     def _still(self, item: EvalItem, perturbation: Perturbation | None) -> FileResult:
-        image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"{item.path}: not a readable image")
+        try:
+            image = read_image(item.path, self.config.ingest.max_frame_pixels)
+        except ImageError as exc:
+            raise ValueError(f"{item.path}: {exc}") from None
         image = self.prepare_still(item, image)
         if perturbation is not None:
             image = perturbations.apply_to_still(

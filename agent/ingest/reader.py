@@ -345,6 +345,11 @@ class StreamReader:
 
     def _handle(self, frame: av.VideoFrame, wall: float) -> None:
         """Place a decoded frame on the stream clock; convert and queue it if the cap allows."""
+        if frame.width * frame.height > self.ingest.max_frame_pixels:  # resized mid-stream
+            raise ConnectionLost(
+                f"a {frame.width}x{frame.height} frame is larger than ingest.max_frame_pixels "
+                f"({self.ingest.max_frame_pixels:,} pixels)"
+            )
         pts = frame.time
         stream_time = self._clock.place(pts, wall)
         limit = self.stream.max_seconds

@@ -154,6 +154,12 @@ def _open(stream: StreamConfig, ingest: IngestConfig, hwaccel: HWAccel | None) -
         )
     video = container.streams.video[0]
     context = video.codec_context
+    if context.width * context.height > ingest.max_frame_pixels:
+        container.close()
+        raise SourceError(
+            f"{context.width}x{context.height} video is larger than ingest.max_frame_pixels "
+            f"({ingest.max_frame_pixels:,} pixels)", permanent=True,
+        )
     if ingest.decode_threads:
         context.thread_count = ingest.decode_threads
     if ingest.decode_threads != 1:

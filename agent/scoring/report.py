@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 from pydantic import BaseModel
 
 from agent.config import StreamConfig, VerityConfig
 from agent.faces.quality import QualityGate
+from agent.ingest.images import ImageError, read_image
 from engines.ood import REASON as OOD_REASON
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -115,9 +115,10 @@ def score_image(
 ) -> ScoreReport:
     """One still through the agent's detector, alignment, quality gate and model.
     `peak_crops`, when given, receives each judged face's crop (for an explanation map)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: not a readable image")
+    try:
+        image = read_image(path, config.ingest.max_frame_pixels)
+    except ImageError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     threshold = config.scoring.threshold or scorer.still_threshold
     faces = judge_image(
         image, detector, scorer, QualityGate(config.faces.quality), threshold, config.faces.max_faces
