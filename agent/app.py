@@ -18,6 +18,9 @@ from agent.redaction import redact_url
 
 log = logging.getLogger("agent")
 
+FINISHED_TRACKS_KEPT = 200
+"""Ended face tracks remembered per stream by a running agent."""
+
 
 @dataclass
 class RunResult:
@@ -65,7 +68,8 @@ class Agent:
             kept = "spooled to disk" if self.config.alerts.spool_path else "buffered in memory"
             log.warning("%s; alerts will be %s until it answers", exc, kept)
         self.sink.start()
-        self.pipeline = Pipeline(self.config)
+        # Ended tracks are kept only for summaries: a week-long run must not grow with them.
+        self.pipeline = Pipeline(self.config, keep_finished=FINISHED_TRACKS_KEPT)
         self.publisher = AlertPublisher(
             self.config.alerts, self._publish, self.pipeline.scorer, self.pipeline.stream_config
         )

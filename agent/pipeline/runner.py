@@ -100,8 +100,11 @@ class Pipeline:
         on_observations: Callable[[list[FaceObservation], list[FrameScore | None]], None]
         | None = None,
         frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        keep_finished: int | None = None,
     ) -> None:
         self.config = config
+        self.keep_finished = keep_finished
+        """Ended tracks remembered per stream (None: all; a long-running agent bounds it)."""
         self.scorer = scorer or FaceScorer(config.models)
         self.detector = detector or create_detector(config.faces.detector)
         self.threshold = config.scoring.threshold or self.scorer.threshold
@@ -138,7 +141,8 @@ class Pipeline:
                 analyzer=StreamAnalyzer(
                     stream.id, self.config.faces, self.detector, self.scorer.align_spec
                 ),
-                book=TrackBook(stream.id, self.config.scoring, self.threshold),
+                book=TrackBook(stream.id, self.config.scoring, self.threshold,
+                               keep_finished=self.keep_finished),
             )
             self._slots[stream.id] = slot
         if start:
@@ -324,7 +328,7 @@ class Pipeline:
     def track_states(self) -> dict[str, list[TrackState]]:
         """Every track seen, finished or not, by stream."""
         return {
-            slot.config.id: slot.book.finished + list(slot.book.states.values())
+            slot.config.id: list(slot.book.finished) + list(slot.book.states.values())
             for slot in self.slots
         }
 

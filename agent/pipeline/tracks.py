@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import uuid
 from dataclasses import dataclass, field
 from typing import Literal
@@ -63,12 +64,16 @@ class TrackEvent:
 class TrackBook:
     """All track states of one stream."""
 
-    def __init__(self, stream_id: str, config: ScoringConfig, threshold: float) -> None:
+    def __init__(
+        self, stream_id: str, config: ScoringConfig, threshold: float,
+        keep_finished: int | None = None,
+    ) -> None:
         self.stream_id = stream_id
         self.config = config
         self.threshold = threshold
         self.states: dict[int, TrackState] = {}
-        self.finished: list[TrackState] = []
+        self.finished: collections.deque[TrackState] = collections.deque(maxlen=keep_finished)
+        """Ended tracks, the most recent `keep_finished` (None: all, for reports on files)."""
 
     def rolling_value(self, track_id: int) -> float | None:
         state = self.states.get(track_id)
