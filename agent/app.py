@@ -9,6 +9,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from agent.alerts.base import AlertSink
 from agent.alerts.embedded import EmbeddedRedis
 from agent.alerts.publisher import AlertPublisher
 from agent.alerts.sink import RedisAlertSink
@@ -38,7 +39,7 @@ class Agent:
     def __init__(self, config: VerityConfig) -> None:
         self.config = config
         self.embedded: EmbeddedRedis | None = None
-        self.sink: RedisAlertSink | None = None
+        self.sink: AlertSink | None = None
         self.pipeline: Pipeline | None = None
         self.publisher: AlertPublisher | None = None
         self.http = None

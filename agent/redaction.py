@@ -6,16 +6,25 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 
+_SECRET_PARAM = re.compile(
+    r"(?i)((?:^|[?&;])[^=&;]*(?:pass|pwd|secret|token|auth|key|sig|credential)[^=&;]*=)[^&;#]*"
+)
+
+
 def redact_url(url: str) -> str:
-    """rtsp://user:pass@host/x -> rtsp://***@host/x; URLs without credentials are unchanged."""
+    """rtsp://user:pass@host/x -> rtsp://***@host/x, and ?user=a&password=x -> password=***;
+    URLs without credentials are unchanged."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"//[^/@]*@", "//***@", url)
-    if "@" not in parts.netloc:
+        return _SECRET_PARAM.sub(r"\1***", re.sub(r"//[^/@]*@", "//***@", url))
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = _SECRET_PARAM.sub(r"\1***", parts.query) if parts.query else parts.query
+    if netloc == parts.netloc and query == parts.query:
         return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def redact_text(text: str) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-INPUT_NAME = "crops"
+from engines.runtime.sessions import INPUT_NAME, cpu_session, session_logits
+
 OUTPUT_NAME = "logits"
 EMBEDDING_NAME = "embedding"
 OPSET = 17
@@ -64,33 +65,9 @@ def torch_logits(net, crops: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(crops, np.uint8))).numpy()
 
 
-def onnx_session(path: Path | bytes, threads: int = 0):
-    """A CPU session of an ONNX file (or serialized model bytes), threads capped, no spinning."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    model = path if isinstance(path, bytes) else str(path)
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def onnx_logits(session_or_path, crops: np.ndarray, batch: int = 64) -> np.ndarray:
-    """The `logits` output for crops (N, H, W, 3) or windows (N, T, H, W, 3), in batches."""
-    session = (onnx_session(session_or_path) if isinstance(session_or_path, (str, Path))
-               else session_or_path)
-    out = [
-        session.run(None, {INPUT_NAME: np.ascontiguousarray(crops[i : i + batch], np.uint8)})[0]
-        for i in range(0, len(crops), batch)
-    ]
-    return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
-
-
 def verify_export(net, path: Path, crops: np.ndarray) -> float:
     """Max abs difference between torch and ONNX Runtime logits on a batch."""
-    return float(np.max(np.abs(torch_logits(net, crops) - onnx_logits(path, crops))))
+    return float(np.max(np.abs(torch_logits(net, crops) - session_logits(path, crops))))
 
 
 def benchmark(
@@ -99,7 +76,7 @@ def benchmark(
 ) -> dict:
     """ONNX Runtime CPU latency: ms per call and per sample (a face, or a window of `frames`
     crops for a temporal model), median over repeated calls."""
-    session = onnx_session(path, threads)
+    session = cpu_session(path, threads)
     rng = np.random.default_rng(seed)
     sample = (size, size, 3) if frames == 1 else (frames, size, size, 3)
     out = {}

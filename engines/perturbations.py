@@ -258,11 +258,16 @@ def _blur(image: np.ndarray, kernel: float, _rng) -> np.ndarray:
     return cv2.GaussianBlur(image, (k, k), 0)
 
 
-def _jpeg(image: np.ndarray, quality: float, _rng) -> np.ndarray:
+def jpeg_roundtrip(image: np.ndarray, quality: float) -> np.ndarray:
+    """The image as a JPEG of `quality` would show it (encode, decode)."""
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def _jpeg(image: np.ndarray, quality: float, _rng) -> np.ndarray:
+    return jpeg_roundtrip(image, quality)
 
 
 def _resolution(image: np.ndarray, factor: float, _rng) -> np.ndarray:

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines.faces.align import AlignSpec
@@ -39,6 +40,13 @@ class InputSpec(BaseModel):
         return AlignSpec(self.size, self.scale, self.center_y)
 
 
+def calibrated(logits, temperature: float = 1.0, bias: float = 0.0) -> np.ndarray:
+    """sigmoid(logit / temperature + bias), elementwise, float64: the one calibration formula
+    of every model, in the agent and in training."""
+    z = np.asarray(logits, np.float64) / temperature + bias
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
+
+
 class Calibration(BaseModel):
     """probability = sigmoid(logit / temperature + bias) (temperature scaling / Platt)."""
 
@@ -47,6 +55,9 @@ class Calibration(BaseModel):
     temperature: float = Field(1.0, gt=0)
     bias: float = 0.0
     fitted_on: str = Field("", description="What the calibration was fitted on.")
+
+    def apply(self, logits) -> np.ndarray:
+        return calibrated(logits, self.temperature, self.bias)
 
 
 class AlertThreshold(BaseModel):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from agent.alerts.base import SinkStats
 from agent.alerts.journal import AlertJournal
 from agent.alerts.schema import Alert
 from agent.config import AlertsConfig
@@ -39,21 +40,6 @@ class Outgoing:
     alert: Alert
     blobs: dict[str, bytes] = field(default_factory=dict)
     """Redis key -> bytes to SET with the alert (snapshot JPEGs)."""
-
-
-@dataclass
-class SinkStats:
-    published: int = 0
-    buffered: int = 0
-    """Alerts waiting in memory."""
-    spooled: int = 0
-    """Alerts written to the spool (or, without one, to the log) because Redis did not take
-    them in time, since start."""
-    spool_pending: int = 0
-    """Alerts in the spool not yet sent (including any left by a previous run)."""
-    failed_attempts: int = 0
-    connected: bool = False
-    last_error: str | None = None
 
 
 def refusal(exc: BaseException) -> str | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
+from agent import logs
 from agent.config import ConfigError, StreamConfig, VerityConfig, load_config
 
 
@@ -26,8 +25,15 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> VerityConfig:
     """The config file + environment, with CLI flags on top. --source adds streams."""
+    fps = getattr(args, "analysis_fps", None)
+    if fps is not None:
+        if not fps > 0:  # 0 is falsy: without this check it would be silently ignored
+            raise CommandError(f"--analysis-fps must be greater than 0 (got {fps:g})")
+        ingest = overrides.get("ingest")
+        overrides["ingest"] = {"analysis_fps": fps, **(ingest if isinstance(ingest, dict) else {})}
     try:
         base = load_config(getattr(args, "config", None))
+        logs.set_format(base.log_format)  # the command line's --log-format still wins
         sources = getattr(args, "source", None) or []
         if sources:
             streams = [s.model_dump() for s in base.streams]
@@ -52,7 +58,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> VerityConfig
         from agent.config import format_validation_error
 
         if isinstance(exc, ValidationError):
-            raise CommandError(format_validation_error(exc, "command line")) from None
+            raise CommandError(format_validation_error(exc, source="command line")) from None
         raise
 
 
@@ -69,9 +75,5 @@ def _unique_ids(streams: list[dict]) -> list[dict]:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    """Log to stderr at `level`, as text or JSON (--log-format, config `log_format`)."""
+    logs.setup_logging(level)

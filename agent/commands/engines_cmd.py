@@ -90,6 +90,14 @@ def build_command(args: argparse.Namespace) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or "WARNING")
+    try:
+        import onnxconverter_common  # noqa: F401 - makes the FP16 copy of the model
+    except ImportError:
+        raise CommandError(
+            "the FP16 check needs onnxconverter-common, which is not installed: install the "
+            "`train` extra (deploy/setup.sh --train, or pip install -e '.[train]'), or "
+            "pip install onnxconverter-common"
+        ) from None
     from agent.demo.crops import sample_face_crops
     from engines.runtime.precision import check_fp16
 
@@ -111,9 +119,9 @@ def portraits_command(args: argparse.Namespace) -> int:
     """Exit 1 when a real portrait's face reaches the threshold the agent would judge it at."""
     setup_logging(args.log_level or "WARNING")
     from engines.backbone import BackboneError, runnable_onnx
-    from engines.export import onnx_logits, onnx_session
+    from engines.portraits import real_portraits
     from engines.registry import PackError, resolve_pack
-    from engines.train.evaluate import real_portraits
+    from engines.runtime.sessions import cpu_session, session_logits
 
     config = config_from_args(args)
     stills = [config.models.stills] if config.models.stills else []
@@ -131,11 +139,11 @@ def portraits_command(args: argparse.Namespace) -> int:
         card = pack.card
         threshold = card.alert_threshold.value if card.alert_threshold else card.threshold
         try:
-            session = onnx_session(runnable_onnx(pack))
+            session = cpu_session(runnable_onnx(pack))
         except BackboneError as exc:
             raise CommandError(f"{pack.id}: {exc}") from None
         batch = 1 if card.backbone else 64  # an INT8 backbone scales activations per call
-        result = real_portraits(lambda crops, s=session, b=batch: onnx_logits(s, crops, b),
+        result = real_portraits(lambda crops, s=session, b=batch: session_logits(s, crops, b),
                                 card.input.align,
                                 card.calibration.temperature, card.calibration.bias, threshold)
         if not result["faces"]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from agent.redaction import redact_url
 
 
 class SnapshotConfig(BaseModel):
@@ -52,6 +54,10 @@ class AlertsConfig(BaseModel):
         "queued; the rest goes to the spool (or the log)."
     )
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
+
+    @field_serializer("redis_url", when_used="json")
+    def _hide_password(self, url: str) -> str:
+        return redact_url(url)
 
     @field_validator("redis_url")
     @classmethod

@@ -5,24 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines.faces.detectors import DetectorConfig, MediaPipeDetectorConfig
+from engines.faces.tracker import TrackerConfig
 
-
-class TrackerConfig(BaseModel):
-    """IoU tracker with optical-flow keypoint propagation between detections."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    iou_match: float = Field(0.3, gt=0, lt=1, description="Minimum IoU to match a detection.")
-    max_missed: int = Field(
-        2, ge=0, description="Detection rounds a track may go unmatched before it ends."
-    )
-    keypoint_gain: float = Field(
-        0.35,
-        gt=0,
-        le=1,
-        description="At a detection, how far a track's keypoints move from their optical-flow "
-        "position toward the detector's (1: detector only). Lower is steadier crops.",
-    )
+__all__ = ["FacesConfig", "QualityConfig", "TrackerConfig"]
 
 
 class QualityConfig(BaseModel):
@@ -37,7 +22,7 @@ class QualityConfig(BaseModel):
         15.0, ge=0, description="Variance of the Laplacian of the aligned crop; lower is blurred."
     )
     # 0.6 admits 99.6% of the temporal model's training frames, 0.35 refused
-    # 4.7% (`python -m engines.faces.pose`), and broke the windows of turned faces.
+    # 4.7% (`python -m engines.data.pose_survey`), and broke the windows of turned faces.
     max_yaw: float = Field(
         0.6, gt=0, description="|nose offset| / eye distance above which the face is too turned."
     )

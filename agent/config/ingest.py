@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, model_validator
+
+from agent.redaction import redact_url
+
+_SECRET_KEY = re.compile(r"pass|secret|token|auth|key", re.IGNORECASE)
 
 SourceKind = Literal["auto", "file", "rtsp", "sdp", "device", "whip", "whep"]
 
@@ -66,6 +70,14 @@ class StreamConfig(BaseModel):
         "(e.g. {analyzeduration: '500000'} opens RTSP faster, {buffer_size: '4194304'} "
         "for UDP at high bitrates).",
     )
+
+    @field_serializer("url", when_used="json")
+    def _hide_credentials(self, url: str) -> str:
+        return redact_url(url)  # `verity config show`, API views: never the password
+
+    @field_serializer("options", when_used="json")
+    def _hide_secret_options(self, options: dict[str, str]) -> dict[str, str]:
+        return {k: "***" if _SECRET_KEY.search(k) else redact_url(v) for k, v in options.items()}
 
     @model_validator(mode="after")
     def _resolve_kind(self) -> StreamConfig:

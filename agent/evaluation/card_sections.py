@@ -8,26 +8,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from engines.cards import with_section, write_section
+
 EVAL_TITLE = "## Through the agent (verity eval)"
 SWEEP_TITLE = "## Robustness (verity eval --sweep)"
 
-
-def with_section(text: str, title: str, body: str) -> str:
-    """`text` with the section `title` holding `body`: replaced in place where present (a
-    re-run does not reorder the card), else inserted before Limitations (or appended)."""
-    section = f"{title}\n\n{body.strip()}\n"
-    start = text.find(title + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + len(title))
-        return text[:start] + section + (text[end:] if end >= 0 else "")
-    anchor = text.find("## Limitations")
-    if anchor < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    return text[:anchor] + section + "\n" + text[anchor:]
-
-
-def write_section(card_md: Path, title: str, body: str) -> None:
-    card_md.write_text(with_section(card_md.read_text() if card_md.is_file() else "", title, body))
+__all__ = ["EVAL_TITLE", "SWEEP_TITLE", "command_line", "eval_body", "model_overrides",
+           "sweep_body", "with_section", "write_section"]
 
 
 def model_overrides(models) -> list[str]:

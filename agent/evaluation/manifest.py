@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 
 from agent.scoring.report import is_image
-from engines.data.manifest import ManifestEntry, method_family, normalize_group, split_by_group
+from engines.manifest import ManifestEntry, method_family, normalize_group, split_by_group
 
 Kind = Literal["video", "image"]
 LABELS = ("real", "fake")
@@ -176,7 +176,7 @@ def load_split_rule(config_path: str | Path | None) -> SplitRule:
 def select_split(
     items: list[EvalItem], side: Literal["validation", "train"], rule: SplitRule
 ) -> list[EvalItem]:
-    """The items on one side of the training split (engines.data.manifest.split_by_group).
+    """The items on one side of the training split (engines.manifest.split_by_group).
 
     The split depends on every group in the manifest, so apply it to the same manifest the
     model was trained from, before any other filter.

@@ -1,6 +1,6 @@
 """Faces in a stream: tracking between detections, and the quality gate."""
 
 from agent.faces.quality import QualityGate, QualityReport
-from agent.faces.tracker import FaceTracker, Track
+from engines.faces.tracker import FaceTracker, Track
 
 __all__ = ["FaceTracker", "QualityGate", "QualityReport", "Track"]

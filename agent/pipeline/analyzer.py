@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from agent.config import FacesConfig
 from agent.faces.quality import QualityGate, QualityReport
-from agent.faces.tracker import FaceTracker, Track
 from agent.ingest import Frame
-from engines.faces import AlignSpec, FaceDetector, align_faces
+from engines.faces import AlignSpec, FaceDetector
+from engines.faces.follower import FaceFollower
+from engines.faces.tracker import FaceTracker, Track
 
 
 @dataclass
@@ -39,55 +39,37 @@ class StreamAnalyzer:
     ) -> None:
         self.stream_id = stream_id
         self.config = config
-        self.detector = detector
-        self.align = align
         self.gate = gate or QualityGate(config.quality)
-        self.tracker = FaceTracker(config.tracker)
+        self.follower = FaceFollower(detector, FaceTracker(config.tracker), align,
+                                     config.detect_every, config.max_faces)
         self.frames_seen = 0
-        self.detections_run = 0
         self._segment: int | None = None
-        self._since_detection = 0
+
+    @property
+    def detections_run(self) -> int:
+        return self.follower.detections_run
 
     def observe(self, frame: Frame) -> tuple[list[FaceObservation], list[Track]]:
         """Faces in this frame, and the tracks that ended with it."""
         ended: list[Track] = []
         if self._segment is not None and frame.segment != self._segment:
-            ended += self.tracker.reset()  # a reconnection breaks continuity
-            self._since_detection = 0
+            ended += self.follower.restart()  # a reconnection breaks continuity
         self._segment = frame.segment
         self.frames_seen += 1
-        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
-        if self._since_detection == 0 or not self.tracker.tracks:
-            detections = self.detector.detect(frame.image)
-            if len(detections) > self.config.max_faces:
-                detections = detections[np.argsort(-detections.interocular)[: self.config.max_faces]]
-            ended += self.tracker.update_with_detections(detections, gray, frame.time)
-            self.detections_run += 1
-            self._since_detection = 0
-        else:
-            ended += self.tracker.propagate(gray, frame.time)
-        self._since_detection = (self._since_detection + 1) % self.config.detect_every
-        tracks = list(self.tracker.tracks)
-        if not tracks:
-            return [], ended
-        # Tracks that were not matched this round keep their last position: skip them.
-        live = [t for t in tracks if t.last_seen == frame.time]
-        if not live:
-            return [], ended
-        crops = align_faces(frame.image, np.stack([t.keypoints for t in live]), self.align)
+        faces, lost = self.follower.step(frame.image, frame.time)
         observations = [
             FaceObservation(
                 frame=frame,
-                track=track,
-                box=track.box.copy(),
-                keypoints=track.keypoints.copy(),
-                crop=crop,
-                quality=self.gate.assess(crop, track.keypoints),
+                track=face.track,
+                box=face.box,
+                keypoints=face.keypoints,
+                crop=face.crop,
+                quality=self.gate.assess(face.crop, face.keypoints),
             )
-            for track, crop in zip(live, crops)
+            for face in faces
         ]
-        return observations, ended
+        return observations, ended + lost
 
     def finish(self) -> list[Track]:
         """The stream ended: every open track ends."""
-        return self.tracker.reset()
+        return self.follower.tracker.reset()

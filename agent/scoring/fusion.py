@@ -11,9 +11,8 @@ from engines.registry import FUSION_RULES, Calibration, ModelPack, PackError
 
 
 def calibrate(logits: np.ndarray, calibration: Calibration) -> np.ndarray:
-    """sigmoid(logit / T + b), elementwise."""
-    z = np.asarray(logits, np.float64) / calibration.temperature + calibration.bias
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
+    """The pack's calibrated probabilities, float32 (the formula: engines.registry.calibrated)."""
+    return calibration.apply(logits).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Training and validation data: the face-media manifest, the group split, the face-crop cache.
 
-`engines.data.manifest` is light (csv + numpy); `engines.data.cache` imports the face detector
+`engines.manifest` is light (csv + numpy); `engines.data.cache` imports the face detector
 and mesh (mediapipe) and PyAV when it runs. Neither imports torch.
 """
 
-from engines.data.manifest import (
+from engines.manifest import (
     ManifestEntry,
     Split,
     method_family,

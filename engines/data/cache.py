@@ -35,8 +35,9 @@ import cv2
 import numpy as np
 
 from engines.data.extract import fill_cache, load_npz
-from engines.data.manifest import ManifestEntry
 from engines.faces.align import AlignSpec, align_faces, alignment_matrix, transform_points
+from engines.manifest import ManifestEntry
+from engines.perturbations import jpeg_roundtrip
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,6 @@ def read_image(path: Path) -> np.ndarray:
     if image is None:
         raise OSError(f"cannot read image {path}")
     return image
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encode failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
 class FaceExtractor:
@@ -249,7 +243,7 @@ load_cached = load_npz
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from engines.data.manifest import read_manifest
+    from engines.manifest import read_manifest
 
     parser = argparse.ArgumentParser(description="Build the face-crop cache for a manifest.")
     parser.add_argument("--data", default=os.environ.get("VERITY_DATA_DIR"))

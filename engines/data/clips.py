@@ -6,7 +6,7 @@ replayed the way the agent sees it:
 
 1. frames are admitted at `analysis_fps` on the agent's fixed time grid (a 30 fps file gives
    every 3rd frame, 25 fps gives 2, 3, 2, 3, ...), at most `max_frames` of them;
-2. the agent's own tracker (`agent.faces.tracker.FaceTracker`) follows the faces: the detector
+2. the agent's own tracker (`engines.faces.tracker.FaceTracker`) follows the faces: the detector
    (mediapipe, `detector_range`) runs on every `detect_every`-th analysed frame, pyramidal
    optical flow carries the keypoints in between, and at a detection they move
    `keypoint_gain` of the way toward the detector's (the agent's keypoint smoothing);
@@ -44,12 +44,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engines.data.extract import fill_cache, load_npz
-from engines.data.manifest import ManifestEntry
-from engines.faces.align import AlignSpec, align_faces
+from engines.faces.align import AlignSpec
+from engines.manifest import ManifestEntry
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +191,7 @@ class ClipExtractor:
 
     def _tracker(self):
         # The agent's own tracker, so training crops move like run-time crops.
-        from agent.config import TrackerConfig
-        from agent.faces.tracker import FaceTracker
+        from engines.faces.tracker import FaceTracker, TrackerConfig
 
         return FaceTracker(
             TrackerConfig(
@@ -206,34 +204,23 @@ class ClipExtractor:
     def track(self, frames) -> tuple[dict[int, list[dict]], int]:
         """Run detection + tracking over (index, time, image) frames, as the agent's
         StreamAnalyzer does. Returns ({track id: [observation, ...]}, frames analysed)."""
+        from engines.faces.follower import FaceFollower
+
         spec = self.spec
-        loose = spec.loose
-        tracker = self._tracker()
-        since = 0
+        follower = FaceFollower(self.detector, self._tracker(), spec.loose, spec.detect_every)
         tracks: dict[int, list[dict]] = {}
         n = 0
         for a, (index, t, image) in enumerate(frames):
             n += 1
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            if since == 0 or not tracker.tracks:
-                dets = self.detector.detect(image)
-                tracker.update_with_detections(dets, gray, t)
-                since = 0
-            else:
-                tracker.propagate(gray, t)
-            since = (since + 1) % spec.detect_every
-            live = [tr for tr in tracker.tracks if tr.last_seen == t]
-            if not live:
-                continue
-            kps = np.stack([tr.keypoints for tr in live]).astype(np.float32)
-            crops = align_faces(image, kps, loose)
-            for tr, kp, crop in zip(live, kps, crops):
+            faces, _ended = follower.step(image, t)
+            for face in faces:
+                kp = face.keypoints
                 iod = float(np.linalg.norm(kp[1] - kp[0]))
                 if iod < spec.min_interocular:
                     continue
-                tracks.setdefault(tr.id, []).append(
-                    dict(analysed=a, frame=index, time=t, keypoints=kp, crop=crop,
-                         detected=bool(tr.detected_now), interocular=iod)
+                tracks.setdefault(face.track.id, []).append(
+                    dict(analysed=a, frame=index, time=t, keypoints=kp, crop=face.crop,
+                         detected=bool(face.track.detected_now), interocular=iod)
                 )
         return tracks, n
 
@@ -349,7 +336,7 @@ def spec_from_config(cfg: dict) -> ClipSpec:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from engines.data.manifest import read_manifest
+    from engines.manifest import read_manifest
 
     parser = argparse.ArgumentParser(description="Build the face-window cache for a manifest.")
     parser.add_argument("--data", default=os.environ.get("VERITY_DATA_DIR"))

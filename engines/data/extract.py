@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from engines.data.manifest import ManifestEntry
+from engines.manifest import ManifestEntry
 
 log = logging.getLogger("verity.data")
 

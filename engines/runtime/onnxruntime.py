@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import onnxruntime as ort
 
 from engines.backbone import runnable_onnx
 from engines.registry import ModelPack
+from engines.runtime.sessions import cpu_session
 
 
 class OnnxRuntimeEngine:
@@ -17,15 +15,7 @@ class OnnxRuntimeEngine:
     def __init__(self, pack: ModelPack, *, threads: int = 0, providers: list[str] | None = None):
         self.pack = pack
         self.name = pack.id
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-        options.inter_op_num_threads = 1
-        # Spinning ORT threads would starve the decoder threads sharing these cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(runnable_onnx(pack)), options, providers=providers or ["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(runnable_onnx(pack), threads, providers=providers)
         self._input = self.session.get_inputs()[0].name
         outputs = [o.name for o in self.session.get_outputs()]
         self._logits = "logits" if "logits" in outputs else outputs[0]

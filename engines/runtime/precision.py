@@ -29,7 +29,6 @@ check_engine_agreement with a TensorRT engine only on a GPU machine.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from engines.registry import Calibration, ModelPack
+from engines.runtime.sessions import cpu_session
 
 FP16_MAX = 65504.0
 FP16_MIN_SUBNORMAL = 2.0**-24
@@ -83,10 +83,8 @@ class Fp16Report:
 
 
 def probabilities(logits: np.ndarray, calibration: Calibration) -> np.ndarray:
-    """The card's calibrated probability: sigmoid(logit / temperature + bias)."""
-    z = np.asarray(logits, np.float64) / calibration.temperature + calibration.bias
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-z))
+    """The card's calibrated probability (engines.registry.calibrated)."""
+    return calibration.apply(logits)
 
 
 def compare_outputs(
@@ -151,19 +149,8 @@ def convert_to_fp16(onnx_model: Any) -> tuple[Any, list[str]]:
 
 
 def _session(model_bytes: bytes, *, threads: int, optimize: bool) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # The FP16 model runs with basic optimisations only, so no fusion rewrites its casts.
-    options.graph_optimization_level = (
-        ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if optimize
-        else ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    )
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return cpu_session(model_bytes, threads, optimize=optimize)
 
 
 def _run(session: Any, crops: np.ndarray, batch: int) -> np.ndarray:

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--write-card {args.write_card}: not a model pack (no card.json)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    from agent.evaluation.card_sections import write_section
+    from engines.cards import write_section
     from engines.train.spatial import load_config, run
 
     rows = []

@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engines import metrics
-from engines.data.manifest import ManifestEntry, read_manifest
+from engines.manifest import ManifestEntry, read_manifest
 from engines.registry import (
     PACKS_DIR,
     BackboneSpec,
@@ -213,7 +213,7 @@ def self_blend_files(entries, cfg: DeepTrainConfig, cache: Path, layout: HeadLay
 
 def validation_real_groups(entries: list[ManifestEntry], split: SplitSection) -> set[str]:
     """The seeded share of real-only groups kept for validation: the same groups as
-    engines.data.manifest.split_by_group (so `verity eval --split validation --split-config`
+    engines.manifest.split_by_group (so `verity eval --split validation --split-config`
     with this config sees them on the validation side)."""
     groups: dict[str, set[bool]] = defaultdict(set)
     for e in entries:

@@ -21,7 +21,7 @@ import numpy as np
 
 from engines.backbone import feature_graph, locate
 from engines.data.cache import CacheSpec, build_cache, load_cached
-from engines.data.manifest import ManifestEntry, read_manifest
+from engines.manifest import ManifestEntry, read_manifest
 from engines.registry import BackboneSpec
 from engines.train.run_setup import load_config
 
@@ -47,11 +47,11 @@ class FeatureExtractor:
     with it. The agent runs the deep look one face per call for the same reason."""
 
     def __init__(self, spec: BackboneSpec, threads: int = 0, batch: int = 1) -> None:
-        from engines.export import onnx_session
+        from engines.runtime.sessions import cpu_session
 
         self.layers = list(spec.layers)
         graph = feature_graph(spec, locate(spec), self.layers)
-        self.session = onnx_session(graph.SerializeToString(), threads)
+        self.session = cpu_session(graph.SerializeToString(), threads)
         self.batch = batch
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:

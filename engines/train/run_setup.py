@@ -1,7 +1,7 @@
 """What every trainer does before it trains: read its config, seed, key caches, split the data.
 
 The spatial and temporal trainers share these so that their checkpoints are keyed alike and
-their validation groups come from one rule (engines.data.manifest.split_by_group).
+their validation groups come from one rule (engines.manifest.split_by_group).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from engines.data.manifest import ManifestEntry, Split, split_by_group
+from engines.manifest import ManifestEntry, Split, split_by_group
 
 log = logging.getLogger("verity.train")
 

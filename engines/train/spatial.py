@@ -116,8 +116,7 @@ def train_stages(cfg: dict, bank, target, loose, work_dir: Path, monitor=None, f
             history += saved["history"]
             seconds += saved["seconds"]
             with open(log_path, "a") as handle:
-                for record in saved["history"]:
-                    handle.write(json.dumps(record) + "\n")
+                handle.writelines(json.dumps(record) + "\n" for record in saved["history"])
             log.info("stage %d: reused %s", stage["stage"], ckpt.name)
             continue
         net, stage_history, stage_seconds = train_model(stage, bank, target, loose, work_dir,
@@ -271,10 +270,12 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     from engines import metrics
     from engines.data.cache import build_cache
-    from engines.data.manifest import read_manifest
-    from engines.export import benchmark, export_onnx, onnx_logits, onnx_session, verify_export
+    from engines.export import benchmark, export_onnx, verify_export
+    from engines.manifest import read_manifest
     from engines.models import count_macs
+    from engines.portraits import real_portraits
     from engines.registry import Calibration, InputSpec, ModelCard, write_card
+    from engines.runtime.sessions import cpu_session, session_logits
     from engines.train.dataset import FaceBank
     from engines.train.evaluate import (
         calibrate,
@@ -282,7 +283,6 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
         fit_calibration,
         pick_threshold,
         protocol_metrics,
-        real_portraits,
         sbi_crops,
         score_bank,
     )
@@ -385,10 +385,10 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     max_diff = verify_export(net, onnx_path, check)
     log.info("export: %s (%d bytes), max |torch - onnx| = %.2e", onnx_path,
              onnx_path.stat().st_size, max_diff)
-    session = onnx_session(onnx_path)
+    session = cpu_session(onnx_path)
 
     def ort_scorer(crops: np.ndarray) -> np.ndarray:
-        return onnx_logits(session, crops)
+        return session_logits(session, crops)
 
     # 5. Validation scores (ONNX Runtime), calibration and threshold.
     val_logits = score_bank(val_bank, loose, target, ort_scorer)
@@ -408,7 +408,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     results["sbi_of_val_reals"] = {
         "auc": round(metrics.auc(np.r_[np.zeros(len(real_p)), np.ones(len(sbi_p))], np.r_[real_p, sbi_p]), 4),
         "tpr_at_threshold": round(float((sbi_p >= threshold).mean()), 4),
-        "n_real": int(len(real_p)), "n_sbi": int(len(sbi_p)),
+        "n_real": len(real_p), "n_sbi": len(sbi_p),
     }
     np.savez_compressed(work_dir / "val_scores.npz", logits=val_logits, probs=probs,
                         file_index=val_bank.file_index, frame=val_bank.frame,

@@ -410,7 +410,7 @@ def family_metrics(labels, methods, files, scores: dict[str, np.ndarray]) -> dic
     Each fake subset is compared against every validation real window (video); a video's
     score is the mean of its window scores."""
     from engines import metrics
-    from engines.data.manifest import method_family
+    from engines.manifest import method_family
 
     labels = np.asarray(labels)
     methods = np.asarray(methods)
@@ -473,11 +473,11 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
 
     from engines import metrics
     from engines.data.clips import build_clip_cache, spec_from_config
-    from engines.data.manifest import read_manifest
-    from engines.export import onnx_session
+    from engines.manifest import read_manifest
     from engines.models.temporal import TemporalEnsemble, count_temporal_macs
     from engines.registry import Calibration, InputSpec, ModelCard, resolve_pack, write_card
     from engines.runtime.onnx_prep import tensorrt_compat_issues
+    from engines.runtime.sessions import cpu_session
     from engines.synthesis.sbi import SBIConfig
     from engines.train.evaluate import calibrate, fit_calibration, pick_threshold
     from engines.train.temporal_data import WindowBank, WindowFakeConfig, centre_window
@@ -598,13 +598,13 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
     trt_issues = tensorrt_compat_issues(onnx_path)
     log.info("export: %s (%d bytes), max |torch - onnx| = %.2e, TensorRT issues: %s",
              onnx_path, onnx_path.stat().st_size, max_diff, trt_issues)
-    session = onnx_session(onnx_path)
+    session = cpu_session(onnx_path)
 
     # 5. Scores: temporal (ONNX Runtime) and spatial (the spatial pack) on the same windows.
     spack = resolve_pack(spatial_pack)
     if spack.card.role != "spatial":
         raise ValueError(f"{spack.id} is not a spatial pack")
-    s_session = onnx_session(spack.onnx_path)
+    s_session = cpu_session(spack.onnx_path)
     s_spec = spack.card.input.align
     val_windows = [val_bank.window(w)[0] for w in range(len(val_bank))]
     t_val = temporal_window_logits(session, loose, target, val_windows)
@@ -664,7 +664,7 @@ def run(config_path: Path, data_dir: Path | None, work_dir: Path = DEFAULT_WORK,
             sbi_res[name][v] = _r(metrics.auc(np.r_[np.zeros(len(r)), np.ones(len(sel))],
                                               np.r_[r, sel]))
     results["sbi_of_val_reals"] = {
-        "auc": sbi_res, "n_real": int(len(t_real)), "n_sbi": int(len(t_sbi)),
+        "auc": sbi_res, "n_real": len(t_real), "n_sbi": len(t_sbi),
         "variants": {v: int((variants == v).sum()) for v in sorted(set(sbi_variants))},
         "note": "in-sample for the fusion and the calibration (both fitted on these windows)",
     }

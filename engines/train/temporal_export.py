@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 # One ONNX Runtime recipe (session, batched logits, latency) for every model.
-from engines.export import benchmark, onnx_logits
+from engines.export import benchmark
+from engines.runtime.sessions import session_logits
 
 INPUT_NAME = "crops"
 OUTPUT_NAME = "logits"
@@ -69,7 +70,7 @@ def torch_window_logits(net, windows: np.ndarray, batch: int = 32, *,
 
 
 def onnx_window_logits(session_or_path, windows: np.ndarray, batch: int = 16) -> np.ndarray:
-    return onnx_logits(session_or_path, windows, batch)
+    return session_logits(session_or_path, windows, batch)
 
 
 def verify_temporal_export(net, path: Path, windows: np.ndarray, *,

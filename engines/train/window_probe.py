@@ -28,9 +28,9 @@ def probe(pack: Path, config: Path, data: Path, variants: list[str], per_video: 
 
     from engines import metrics
     from engines.data.clips import build_clip_cache, spec_from_config
-    from engines.data.manifest import read_manifest, split_by_group
-    from engines.export import onnx_session
+    from engines.manifest import read_manifest, split_by_group
     from engines.registry import resolve_pack
+    from engines.runtime.sessions import cpu_session
     from engines.synthesis.sbi import SBIConfig
     from engines.train.run_setup import train_fakes
     from engines.train.temporal import (
@@ -61,7 +61,7 @@ def probe(pack: Path, config: Path, data: Path, variants: list[str], per_video: 
     if reenact_mode is not None:
         fakes = replace(fakes, reenact_full_p=1.0 if reenact_mode == "full" else 0.0)
     sbi = SBIConfig.from_dict(cfg["sbi"])
-    session = onnx_session(model.onnx_path)
+    session = cpu_session(model.onnx_path)
     real = [np.asarray(bank.window(w)[0]) for w in range(len(bank))]
     real_logits = temporal_window_logits(session, spec.loose, target, real)
     out = {}

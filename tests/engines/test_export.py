@@ -8,10 +8,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from engines.export import export_onnx, onnx_logits, torch_logits, verify_export  # noqa: E402
-from engines.models import VerityCNN  # noqa: E402
-from engines.registry import InputSpec, ModelCard, resolve_pack, write_card  # noqa: E402
-from engines.runtime.onnxruntime import OnnxRuntimeEngine  # noqa: E402
+from engines.export import export_onnx, torch_logits, verify_export
+from engines.models import VerityCNN
+from engines.registry import InputSpec, ModelCard, resolve_pack, write_card
+from engines.runtime.onnxruntime import OnnxRuntimeEngine
+from engines.runtime.sessions import session_logits
 
 
 def test_export_roundtrip_through_a_pack(tmp_path):
@@ -40,7 +41,7 @@ def test_export_roundtrip_through_a_pack(tmp_path):
     assert np.max(np.abs(got - expected)) < 1e-4
     assert verify_export(net, onnx_path, crops) < 1e-4
     # Dynamic batch, including a single crop.
-    assert onnx_logits(onnx_path, crops[:1]).shape == (1,)
+    assert session_logits(onnx_path, crops[:1]).shape == (1,)
 
 
 def test_graph_takes_bgr_uint8_nhwc(tmp_path):

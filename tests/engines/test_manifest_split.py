@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.data.manifest import normalize_group, read_manifest, split_by_group
+from engines.manifest import normalize_group, read_manifest, split_by_group
 
 HEADER = "path,label,kind,method,group,source,notes\n"
 

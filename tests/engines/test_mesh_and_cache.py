@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engines.data.cache import CacheSpec, FaceExtractor, build_cache, load_cached, sample_indices
-from engines.data.manifest import read_manifest
+from engines.manifest import read_manifest
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engines.data.manifest import ManifestEntry
+from engines.manifest import ManifestEntry
 from engines.train.run_setup import split_and_record, split_rule_text
 
 

@@ -118,6 +118,6 @@ def test_sbi_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, engines.synthesis.sbi, engines.data.manifest, engines.metrics; "
+    code = ("import sys, engines.synthesis.sbi, engines.manifest, engines.metrics; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -243,7 +243,7 @@ def test_clip_extractor_on_the_demo_clip(real_clip):
 def test_clip_extraction_on_a_real_video_from_the_data_folder():
     pytest.importorskip("mediapipe")
     from engines.data.clips import ClipExtractor
-    from engines.data.manifest import read_manifest
+    from engines.manifest import read_manifest
 
     entries = [e for e in read_manifest() if e.kind == "video" and not e.is_fake]
     assert entries

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from engines.data.manifest import ManifestEntry
+from engines.manifest import ManifestEntry
 from engines.train import deep
 from engines.train.deep_head import HeadLayout, export_head
 
@@ -130,7 +130,7 @@ def test_the_onnx_head_equals_the_fitted_head_linear_or_hidden(tmp_path):
 def test_validation_reals_are_the_split_rules_real_only_validation_groups(data_dir):
     """The trainer's never-trained-on reals are the ones `verity eval --split validation
     --split-config configs/train/deep-clip.yaml` puts on the validation side."""
-    from engines.data.manifest import read_manifest, split_by_group
+    from engines.manifest import read_manifest, split_by_group
 
     entries = read_manifest(data_dir)
     cfg = deep.load_config(CONFIG)

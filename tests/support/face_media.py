@@ -60,7 +60,7 @@ def shifted(image: np.ndarray, dx: float, dy: float, scale: float = 1.0) -> np.n
 def skip_if_manifest_grew(data_dir: Path, pack_name: str) -> None:
     """Skip (saying why) a test that re-measures a pack's card when the manifest no longer
     holds the files the card was measured on: its split, and every figure, would differ."""
-    from engines.data.manifest import read_manifest
+    from engines.manifest import read_manifest
     from engines.registry import resolve_pack
 
     split = resolve_pack(pack_name).card.training["data"]["split"]

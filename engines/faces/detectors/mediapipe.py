@@ -7,7 +7,6 @@ finds small faces in group shots. `range: both` runs the two and merges them.
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import cv2
@@ -15,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines.faces.detectors.base import DetectorUnavailable
+from engines.faces.native_logs import native_stderr_filtered, quiet_environment
 from engines.faces.types import FaceDetections
 
 
@@ -42,7 +42,7 @@ class MediaPipeDetectorConfig(BaseModel):
 
 def _import_mediapipe():
     # MediaPipe logs through glog/absl to stderr at import and graph start; keep it quiet.
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    quiet_environment()
     try:
         from mediapipe.python.solutions import face_detection
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -60,12 +60,16 @@ class MediaPipeDetector:
         self.config = config or MediaPipeDetectorConfig()
         face_detection = _import_mediapipe()
         selections = {"short": [0], "full": [1], "both": [0, 1]}[self.config.range]
-        self._models = [
-            face_detection.FaceDetection(
-                model_selection=s, min_detection_confidence=self.config.min_confidence
-            )
-            for s in selections
-        ]
+        with native_stderr_filtered():  # the graphs log to fd 2 as they start
+            self._models = [
+                face_detection.FaceDetection(
+                    model_selection=s, min_detection_confidence=self.config.min_confidence
+                )
+                for s in selections
+            ]
+            blank = np.zeros((64, 64, 3), np.uint8)
+            for model in self._models:
+                model.process(blank)  # every calculator has opened (and logged) once it returns
 
     def detect(self, image_bgr: np.ndarray) -> FaceDetections:
         height, width = image_bgr.shape[:2]

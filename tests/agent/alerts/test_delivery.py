@@ -128,3 +128,24 @@ def test_unsent_alerts_make_run_fail_and_shutdown_is_bounded(manipulated_clip):
     assert result.returncode == 1, result.stderr
     assert "never reached Redis" in result.stderr and "written to the log" in result.stderr
     assert took < 60, f"{took:.0f} s"
+
+
+def test_the_least_privilege_acl_user_of_the_readme_is_enough(redis_factory):
+    server = redis_factory()
+    admin = redis.Redis.from_url(server.url)
+    # The README's ACL line, verbatim in spirit: alert keys and channel only, these commands.
+    admin.execute_command(
+        "ACL", "SETUSER", "verity", "on", ">agent-pw", "resetkeys", "~verity:alerts*",
+        "resetchannels", "&verity:alerts:live", "-@all",
+        "+ping", "+xadd", "+publish", "+set", "+get", "+multi", "+exec",
+    )
+    url = f"redis://verity:agent-pw@127.0.0.1:{server.port}/0"
+    sink = RedisAlertSink(AlertsConfig(redis_url=url)).start()
+    sink.check()
+    alert, blobs = with_snapshot(make_alert(0, alert_id="acl"))
+    sink.publish(alert, blobs)
+    assert sink.flush(5) and sink.stats.published == 1
+    assert sink.fetch(alert.snapshot.frame_key) == blobs[alert.snapshot.frame_key]
+    assert sink.ping() is None
+    sink.close()
+    assert [a.alert_id for a in read_alerts(admin, "verity:alerts")] == ["acl"]

@@ -14,7 +14,7 @@ from agent.evaluation import (
     read_eval_manifest,
     select_split,
 )
-from engines.data.manifest import read_manifest, split_by_group
+from engines.manifest import read_manifest, split_by_group
 
 
 def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:

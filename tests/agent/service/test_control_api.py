@@ -147,3 +147,33 @@ def test_a_taken_port_is_reported_by_name(redis_url, running_agent):
             pass
 
 
+
+
+def test_idle_connections_cost_no_thread_and_are_closed(redis_url):
+    import socket
+
+    running = start_agent(redis_url, idle_timeout_s=1.0)
+    try:
+        time.sleep(0.5)
+        before = threading.active_count()
+        sockets = []
+        for _ in range(300):  # connect and say nothing, as a slow or hostile client would
+            s = socket.create_connection(("127.0.0.1", running.agent.http.port), timeout=5)
+            sockets.append(s)
+        time.sleep(0.5)
+        assert threading.active_count() <= before + 2
+        assert running.client.call("GET", "/healthz", token=None).status == 200
+        # Connections left idle are closed by the service after idle_timeout_s (1 s here).
+        time.sleep(2.0)
+        closed = 0
+        for s in sockets:
+            s.settimeout(3)
+            try:
+                closed += s.recv(1) == b""
+            except OSError:
+                closed += 1
+        assert closed == len(sockets)
+    finally:
+        for s in sockets:
+            s.close()
+        stop_agent(running)

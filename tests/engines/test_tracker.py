@@ -3,9 +3,8 @@
 import cv2
 import numpy as np
 
-from agent.config import TrackerConfig
-from agent.faces.tracker import FaceTracker
 from engines.faces import FaceDetections
+from engines.faces.tracker import FaceTracker, TrackerConfig
 
 
 def gray(image):

@@ -11,10 +11,28 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import linear_sum_assignment
 
-from agent.config import TrackerConfig
 from engines.faces.types import FaceDetections, box_iou
+
+
+class TrackerConfig(BaseModel):
+    """IoU tracker with optical-flow keypoint propagation between detections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iou_match: float = Field(0.3, gt=0, lt=1, description="Minimum IoU to match a detection.")
+    max_missed: int = Field(
+        2, ge=0, description="Detection rounds a track may go unmatched before it ends."
+    )
+    keypoint_gain: float = Field(
+        0.35,
+        gt=0,
+        le=1,
+        description="At a detection, how far a track's keypoints move from their optical-flow "
+        "position toward the detector's (1: detector only). Lower is steadier crops.",
+    )
 
 _FLOW_WINDOW = 160  # px: face windows are resampled to at most this size for optical flow
 _LK_PARAMS = dict(

@@ -1,6 +1,6 @@
 """How often each detector finds a face in the project's face media (every file has one).
 
-    python -m engines.faces.recall --data DIR [--frames 4] [--stills 100]
+    python -m engines.data.detector_recall --data DIR [--frames 4] [--stills 100]
 
 There are no box annotations, so this counts frames where at least one face was found,
 by media kind, plus the cost per frame; it is what chose the default detector range.
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from engines.data.manifest import read_manifest
+from engines.manifest import read_manifest
 from engines.faces.detectors import MediaPipeDetectorConfig, create_detector
 
 

@@ -1,0 +1,70 @@
+"""Faces followed through a stream's frames: detect every k-th frame, track in between, align.
+
+The one detect-track-align loop: the agent's per-stream analysis and the training clip cache
+both run it, so training crops move exactly like run-time crops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engines.faces.align import AlignSpec, align_faces
+from engines.faces.detectors.base import FaceDetector
+from engines.faces.tracker import FaceTracker, Track
+
+
+@dataclass
+class FollowedFace:
+    """One tracked face in one frame, with its crop."""
+
+    track: Track
+    box: np.ndarray
+    keypoints: np.ndarray
+    crop: np.ndarray
+
+
+class FaceFollower:
+    """Not thread-safe; one per stream (or per clip)."""
+
+    def __init__(
+        self, detector: FaceDetector, tracker: FaceTracker, align: AlignSpec, detect_every: int,
+        max_faces: int | None = None,
+    ) -> None:
+        self.detector = detector
+        self.tracker = tracker
+        self.align = align
+        self.detect_every = max(1, detect_every)
+        self.max_faces = max_faces
+        self.detections_run = 0
+        self._since_detection = 0
+
+    def step(self, image: np.ndarray, time: float) -> tuple[list[FollowedFace], list[Track]]:
+        """The faces seen in this frame, and the tracks that ended with it."""
+        ended: list[Track] = []
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if self._since_detection == 0 or not self.tracker.tracks:
+            detections = self.detector.detect(image)
+            if self.max_faces is not None and len(detections) > self.max_faces:
+                detections = detections[np.argsort(-detections.interocular)[: self.max_faces]]
+            ended += self.tracker.update_with_detections(detections, gray, time)
+            self.detections_run += 1
+            self._since_detection = 0
+        else:
+            ended += self.tracker.propagate(gray, time)
+        self._since_detection = (self._since_detection + 1) % self.detect_every
+        # Tracks that were not matched this round keep their last position: skip them.
+        live = [t for t in self.tracker.tracks if t.last_seen == time]
+        if not live:
+            return [], ended
+        keypoints = np.stack([t.keypoints for t in live]).astype(np.float32)
+        crops = align_faces(image, keypoints, self.align)
+        faces = [FollowedFace(t, t.box.copy(), k.copy(), c) for t, k, c in zip(live, keypoints, crops)]
+        return faces, ended
+
+    def restart(self) -> list[Track]:
+        """Continuity broke (a reconnection): every open track ends, detection runs next."""
+        self._since_detection = 0
+        return self.tracker.reset()
