@@ -13,6 +13,7 @@ from agent.alerts.base import AlertSink
 from agent.alerts.embedded import EmbeddedRedis
 from agent.alerts.publisher import AlertPublisher
 from agent.alerts.sink import RedisAlertSink
+from agent.cluster import my_streams
 from agent.config import VerityConfig
 from agent.pipeline import Pipeline, PipelineStats
 from agent.redaction import redact_url
@@ -69,8 +70,16 @@ class Agent:
             kept = "spooled to disk" if self.config.alerts.spool_path else "buffered in memory"
             log.warning("%s; alerts will be %s until it answers", exc, kept)
         self.sink.start()
+        config = self.config
+        cluster = config.cluster
+        if cluster.replicas > 1:  # one of N replicas: watch only this one's share
+            mine = my_streams(config.streams, cluster.ordinal, cluster.replicas)
+            log.info("replica %d of %d: watching %d of the %d configured streams (%s)",
+                     cluster.ordinal, cluster.replicas, len(mine), len(config.streams),
+                     ", ".join(s.id or "" for s in mine) or "none")
+            config = config.model_copy(update={"streams": mine})
         # Ended tracks are kept only for summaries: a week-long run must not grow with them.
-        self.pipeline = Pipeline(self.config, keep_finished=FINISHED_TRACKS_KEPT)
+        self.pipeline = Pipeline(config, keep_finished=FINISHED_TRACKS_KEPT)
         self.publisher = AlertPublisher(
             self.config.alerts, self._publish, self.pipeline.scorer, self.pipeline.stream_config
         )

@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from agent.config.alerts import AlertsConfig, SnapshotConfig
+from agent.config.cluster import ClusterConfig
 from agent.config.faces import FacesConfig, QualityConfig, TrackerConfig
 from agent.config.ingest import IngestConfig, StreamConfig
 from agent.config.models import ModelsConfig
@@ -71,6 +72,7 @@ class VerityConfig(BaseSettings):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Logging level."
     )
@@ -347,6 +349,7 @@ __all__ = [
     "SnapshotConfig",
     "StreamConfig",
     "TrackerConfig",
+    "ClusterConfig",
     "VerityConfig",
     "config_as_yaml",
     "format_validation_error",
