@@ -135,6 +135,8 @@ def _deep_figures(scorer, stats, wall: float, copies: int) -> dict | None:
     looks = scorer.deep_looks
     return {
         "looks": looks,
+        "looks_deferred": scorer.deep_deferred,
+        "cpu_share_limit": scorer.config.deep_cpu_share,
         "ms_per_look": round(1000 * scorer.deep_seconds / max(looks, 1), 1),
         "core_share_per_stream": round(scorer.deep_seconds / wall / copies, 4),
         "looks_per_track_minute": round(looks / max(copies * wall / 60.0, 1e-9), 1),

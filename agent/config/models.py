@@ -62,6 +62,14 @@ class ModelsConfig(BaseModel):
     deep_escalate_at: float = Field(
         0.6, ge=0, le=1, description="Rolling score from which deep looks come faster."
     )
+    deep_cpu_share: float | None = Field(
+        0.25, gt=0, le=1,
+        description="Most of the machine's CPU time the deep looks may take (0.25: a quarter of "
+        "the cores). When more looks fall due than fit, new tracks go first, then tracks whose "
+        "score is rising, then the track looked at longest ago; the rest keep their last deep "
+        "score a little longer. Many streams thus lower each track's look rate instead of "
+        "starving the always-on path. null: no limit (a GPU host).",
+    )
     deep_window: int = Field(
         5, ge=1, le=100,
         description="A track's deep score is the calibrated mean logit of its last this many "

@@ -290,6 +290,7 @@ class Pipeline:
                 rolling=[slot.book.rolling_value(obs.track.id) for slot, obs in picked],
                 steps=[slot.frames_analysed for slot, _ in picked],
                 times=[obs.frame.time for _, obs in picked],
+                live=[slot.config.is_live for slot, _ in picked],
             )
             for i, result in zip(judged, results):
                 if result.out_of_distribution:  # the model cannot judge it: unknown, not real

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -82,6 +83,28 @@ class _DeepLooks:
     time: float
     logits: collections.deque
     probability: float = float("nan")
+    wall: float = 0.0
+    """time.monotonic() of the latest look (stream clocks differ between streams)."""
+
+
+class LookBudget:
+    """A token bucket of CPU seconds: `cores` seconds of deep looks per wall second at most,
+    with at most `burst_s` saved up (it starts empty: first looks are never deferred anyway)."""
+
+    def __init__(self, cores: float, burst_s: float = 1.0) -> None:
+        self.cores = cores
+        self.burst_s = burst_s
+        self._tokens = 0.0
+        self._at = time.monotonic()
+
+    def available(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst_s, self._tokens + (now - self._at) * self.cores)
+        self._at = now
+        return self._tokens > 0
+
+    def spend(self, seconds: float) -> None:
+        self._tokens -= seconds
 
 
 @dataclass
@@ -126,6 +149,10 @@ class FaceScorer:
         self._looks: dict[TrackKey, _DeepLooks] = {}
         self.deep_looks = 0
         self.deep_seconds = 0.0
+        self.deep_deferred = 0
+        """Looks that fell due but waited for the CPU budget (models.deep_cpu_share)."""
+        share = config.deep_cpu_share
+        self._look_budget = LookBudget(share * (os.cpu_count() or 1)) if share else None
         self.stills_pack: ModelPack | None = None
         self.stills: Engine | None = None
         self.stills_ood: OODStats | None = None
@@ -343,27 +370,52 @@ class FaceScorer:
 
     def _deep_score(self, keys: list[TrackKey], frames: list[np.ndarray],
                     keypoints: list[np.ndarray], rolling: list[float | None],
-                    times: list[float] | None, scores: list[FrameScore]) -> None:
+                    times: list[float] | None, scores: list[FrameScore],
+                    live: list[bool] | None = None) -> None:
         spec = self.deep_pack.card.input.align
         due = [i for i, key in enumerate(keys)
                if self._deep_due(key, times[i] if times else None, rolling[i])]
-        if due:
-            crops = np.stack([align_faces(frames[i], keypoints[i][None], spec)[0] for i in due])
-            for i, logit in zip(due, self.deep_logits(crops)):
-                looks = self._looks.get(keys[i])
-                if looks is None:
-                    looks = self._looks[keys[i]] = _DeepLooks(
-                        0.0, collections.deque(maxlen=self.config.deep_window))
-                looks.time = times[i] if times else 0.0
-                looks.logits.append(float(logit))
-                # The mean logit of the last looks: one look is one frame's opinion, and a
-                # real face's single-frame spikes would otherwise set the alert threshold.
-                looks.probability = float(calibrate(np.array([np.mean(looks.logits)]),
-                                                    self.deep_pack.card.calibration)[0])
+        due.sort(key=lambda i: self._look_priority(keys[i], rolling[i]))
+        budget = self._look_budget
+        out_of_budget = False
+        for i in due:
+            # Only live streams share the budget: a file judged as fast as the CPU allows
+            # (verity score, eval, calibrate) gets every look, so its figures never depend on
+            # the machine's speed. A track's first look is never deferred.
+            limited = budget is not None and bool(live and live[i]) and keys[i] in self._looks
+            if limited and (out_of_budget or not budget.available()):
+                out_of_budget = True
+                self.deep_deferred += 1  # it keeps its last deep score for now
+                continue
+            started = time.perf_counter()
+            crop = align_faces(frames[i], keypoints[i][None], spec)
+            (logit,) = self.deep_logits(crop)
+            if budget is not None and live and live[i]:
+                budget.spend(time.perf_counter() - started)
+            looks = self._looks.get(keys[i])
+            if looks is None:
+                looks = self._looks[keys[i]] = _DeepLooks(
+                    0.0, collections.deque(maxlen=self.config.deep_window))
+            looks.time = times[i] if times else 0.0
+            looks.wall = time.monotonic()
+            looks.logits.append(float(logit))
+            # The mean logit of the last looks: one look is one frame's opinion, and a
+            # real face's single-frame spikes would otherwise set the alert threshold.
+            looks.probability = float(calibrate(np.array([np.mean(looks.logits)]),
+                                                self.deep_pack.card.calibration)[0])
         for i, key in enumerate(keys):
             held = self._looks[key].probability
             scores[i].by_role["deep"] = held
             scores[i].fused = self._join_deep(held, scores[i])
+
+    def _look_priority(self, key: TrackKey, rolling: float | None) -> tuple:
+        """New tracks first (a face with no deep score has no decision), then rising scores,
+        then the track whose latest look is oldest."""
+        looks = self._looks.get(key)
+        if looks is None:
+            return (0, 0.0)
+        rising = rolling is not None and rolling >= self.config.deep_escalate_at
+        return (1 if rising else 2, looks.wall)
 
     def _join_deep(self, deep: float, score: FrameScore) -> float:
         """The frame's probability under `deep_rule`: the deep score alone (`deep`), raised to
@@ -388,11 +440,13 @@ class FaceScorer:
         rolling: list[float | None],
         steps: list[int] | None = None,
         times: list[float] | None = None,
+        live: list[bool] | None = None,
     ) -> list[FrameScore]:
         """Scores for judged faces: their track keys, spatial crops, source frames and
         keypoints (for the temporal and deep models' own alignment), current rolling scores,
         the stream's analysed-frame number of each face (steps) and its stream time in seconds
-        (times: the deep look's sampling clock; without it every call is a look).
+        (times: the deep look's sampling clock; without it every call is a look), and whether
+        each face's stream is live (live: only live streams' looks share the CPU budget).
 
         A temporal window is T consecutive analysed frames of one track, as the model was
         trained: when a track's face was not judged in an analysed frame (refused by the
@@ -407,7 +461,7 @@ class FaceScorer:
                 score.out_of_distribution = bool(distance > self.ood.threshold)
         self._temporal_score(keys, crops, frames, keypoints, rolling, steps, logits, spatial, scores)
         if self.deep is not None and keys:
-            self._deep_score(keys, frames, keypoints, rolling, times, scores)
+            self._deep_score(keys, frames, keypoints, rolling, times, scores, live)
         return scores
 
     def _temporal_score(self, keys, crops, frames, keypoints, rolling, steps, logits, spatial,

@@ -134,6 +134,8 @@ def metrics_text(agent: Agent) -> str:
         metric("faces_unknown_total", "counter", "Faces judged unknown (quality gate or out of distribution).", [({}, st.faces_unknown)])
         metric("inference_seconds_total", "counter", "Time spent in model inference.", [({}, round(pipeline.scorer.inference_seconds, 4))])
         metric("temporal_windows_total", "counter", "Track windows judged by the temporal model.", [({}, pipeline.scorer.windows_scored)])
+        metric("deep_looks_total", "counter", "Deep-model looks at face tracks.", [({}, pipeline.scorer.deep_looks)])
+        metric("deep_looks_deferred_total", "counter", "Deep looks that fell due but waited for the CPU budget.", [({}, pipeline.scorer.deep_deferred)])
     if agent.sink is not None:
         sink = agent.sink.stats
         metric("alerts_published_total", "counter", "Alert events written to Redis.", [({}, sink.published)])

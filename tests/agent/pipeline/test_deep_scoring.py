@@ -109,3 +109,43 @@ def test_rule_gated_max_lets_the_spatial_model_raise_the_score_only_past_its_own
     assert above and below  # the self-blended half alarms the spatial model, the real half not
     assert all(s.fused == max(s.by_role["deep"], s.by_role["spatial"]) for s in above)
     assert all(s.fused == s.by_role["deep"] for s in below)
+
+
+def test_live_streams_share_a_cpu_budget_new_and_rising_tracks_first(deep_pack, real_clip):
+    import numpy as np
+
+    from agent.pipeline.scorer import FaceScorer
+    from agent.config import ModelsConfig
+
+    scorer = FaceScorer(ModelsConfig(deep="deep-clip", deep_every_s=0.0, deep_rising_every_s=0.0,
+                                     deep_cpu_share=1e-6))
+    from agent.demo.clip import astronaut_bgr
+    from engines.faces import create_detector
+    from engines.faces.detectors import MediaPipeDetectorConfig
+
+    frame = astronaut_bgr(640, 480)
+    found = create_detector(MediaPipeDetectorConfig()).detect(frame)
+    keypoints = [found.keypoints[0]] * 3
+    from engines.faces import align_faces
+    crops = align_faces(frame, np.stack(keypoints), scorer.align_spec)
+
+    def step(t, rolling, live):
+        before = scorer.deep_looks
+        scorer.score(keys=[("a", 1), ("b", 1), ("c", 1)], crops=crops, frames=[frame] * 3,
+                     keypoints=keypoints, rolling=rolling, times=[t] * 3, live=[live] * 3)
+        return scorer.deep_looks - before
+
+    assert step(0.0, [None] * 3, True) == 3  # new tracks: their first look is never deferred
+    # The budget (a millionth of the cores) is spent: one look at most, the rising track's.
+    walls = {k: scorer._looks[k].wall for k in scorer._looks}
+    looked = step(1.0, [0.1, 0.9, 0.1], True)
+    assert looked <= 1 and scorer.deep_deferred >= 2
+    moved = [k for k in walls if scorer._looks[k].wall != walls[k]]
+    assert moved in ([], [("b", 1)])  # if one look fitted, it went to the rising track
+    assert step(2.0, [0.1, 0.1, 0.1], False) == 3  # files are never limited
+
+
+def test_a_file_gets_every_look_whatever_the_budget(deep_pack, real_clip):
+    free, _ = run(real_clip, deep="deep-clip", deep_every_s=0.0, deep_cpu_share=None)
+    tight, _ = run(real_clip, deep="deep-clip", deep_every_s=0.0, deep_cpu_share=1e-6)
+    assert tight.scorer.deep_looks == free.scorer.deep_looks and tight.scorer.deep_deferred == 0
