@@ -56,6 +56,11 @@ class StreamStats:
     height: int | None = None
     hwaccel: str | None = None
     """Hardware decoder in use (e.g. "cuda"), None for software decoding."""
+    decode_s: float = 0.0
+    """CPU time of the decode thread reading and decoding (every frame, admitted or not;
+    FFmpeg's own frame threads not included)."""
+    convert_s: float = 0.0
+    """CPU time converting admitted frames to BGR."""
 
 
 class StreamReader:
@@ -313,14 +318,18 @@ class StreamReader:
         last_frame = time.monotonic()
         if watchdog:
             interrupt.set_deadline(last_frame + limit)
+        # CPU time of this thread: waiting on a socket or a paced file costs nothing.
+        asked = time.thread_time()
         try:
             for frame in connection.frames(self._count_corrupt):
                 if self._stop.is_set():
                     return
+                self._stats.decode_s += time.thread_time() - asked  # only this thread writes
                 now = time.monotonic()
                 if frame is None:
                     if watchdog and now - last_frame > limit:
                         raise ConnectionLost(f"no frame decoded for {limit:g} s (watchdog)")
+                    asked = time.thread_time()
                     continue
                 last_frame = now
                 if watchdog:
@@ -328,6 +337,7 @@ class StreamReader:
                 self._handle(frame, now)
                 if self._stop.is_set() or self._reached_limit:
                     return
+                asked = time.thread_time()
         finally:
             interrupt.set_deadline(None)
 
@@ -371,7 +381,9 @@ class StreamReader:
             delay = self._pacer.delay(stream_time, time.monotonic())
             if delay > 0 and self._stop.wait(delay):
                 return
+        converting = time.thread_time()
         image = frame.to_ndarray(format="bgr24")
+        self._stats.convert_s += time.thread_time() - converting
         item = Frame(
             stream_id=self.stream_id,
             index=index,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ class StreamAnalyzer:
         self.follower = FaceFollower(detector, FaceTracker(config.tracker), align,
                                      config.detect_every, config.max_faces)
         self.frames_seen = 0
+        self.quality_seconds = 0.0
         self._segment: int | None = None
 
     @property
@@ -57,6 +59,7 @@ class StreamAnalyzer:
         self._segment = frame.segment
         self.frames_seen += 1
         faces, lost = self.follower.step(frame.image, frame.time)
+        started = time.perf_counter()
         observations = [
             FaceObservation(
                 frame=frame,
@@ -68,6 +71,7 @@ class StreamAnalyzer:
             )
             for face in faces
         ]
+        self.quality_seconds += time.perf_counter() - started
         return observations, ended + lost
 
     def finish(self) -> list[Track]:

@@ -58,6 +58,12 @@ class PipelineStats:
     faces_scored: int = 0
     faces_unknown: int = 0
     events: int = 0
+    scoring_s: float = 0.0
+    """Time in the models and their fusion."""
+    rolling_s: float = 0.0
+    """Time updating track scores (rolling score, hysteresis)."""
+    publish_s: float = 0.0
+    """Time in event listeners: alert documents, evidence images, handing to the sink."""
     started: float = field(default_factory=time.monotonic)
 
 
@@ -278,6 +284,7 @@ class Pipeline:
         self.stats.frames_analysed += len(frames)
         self.stats.faces_observed += len(observations)
 
+        scoring_started = time.perf_counter()
         judged = [i for i, (_, obs) in enumerate(observations) if obs.quality.ok]
         scores: list[FrameScore | None] = [None] * len(observations)
         if judged:
@@ -298,12 +305,14 @@ class Pipeline:
                     obs.quality = replace(obs.quality, ok=False, reasons=(*obs.quality.reasons, OOD_REASON))
                 else:
                     scores[i] = result
+        self.stats.scoring_s += time.perf_counter() - scoring_started
         self.stats.faces_scored += len(judged)
         self.stats.faces_unknown += sum(score is None for score in scores)
         if self.on_observations is not None:
             self.on_observations([obs for _, obs in observations], scores)
 
         for (slot, obs), score in zip(observations, scores):
+            rolling_started = time.perf_counter()
             event = slot.book.update(
                 obs.track.id,
                 obs.frame.time,
@@ -313,17 +322,48 @@ class Pipeline:
                 score.fused if score is not None else None,
                 obs,
             )
+            self.stats.rolling_s += time.perf_counter() - rolling_started
             self._emit(event)
 
     def _emit(self, event: TrackEvent | None) -> None:
         if event is None:
             return
         self.stats.events += 1
+        started = time.perf_counter()
+        try:
+            self._notify(event)
+        finally:
+            self.stats.publish_s += time.perf_counter() - started
+
+    def _notify(self, event: TrackEvent) -> None:
         for listener in self.listeners:
             try:
                 listener.on_event(event)
             except Exception:  # a listener's bug must not stop the monitoring of every stream
                 log.exception("event listener %s failed", type(listener).__name__)
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Where the time went, by stage, over every stream so far (for `verity bench`):
+        decode and convert are the decode threads' CPU time, the rest the analysis loop's."""
+        slots = self.slots
+        readers = [slot.reader.stats for slot in slots]
+        followers = [slot.analyzer.follower.seconds for slot in slots]
+        scorer = self.scorer
+        models = scorer.spatial_seconds + scorer.temporal_seconds + scorer.deep_seconds
+        return {
+            "decode": sum(r.decode_s for r in readers),
+            "convert": sum(r.convert_s for r in readers),
+            "detect": sum(f["detect"] for f in followers),
+            "track": sum(f["track"] for f in followers),
+            "align": sum(f["align"] for f in followers),
+            "quality_gate": sum(slot.analyzer.quality_seconds for slot in slots),
+            "spatial_model": scorer.spatial_seconds,
+            "temporal_model": scorer.temporal_seconds,
+            "deep_model": scorer.deep_seconds,
+            "scoring_other": max(self.stats.scoring_s - models, 0.0),
+            "rolling_score": self.stats.rolling_s,
+            "publish": self.stats.publish_s,
+        }
 
     # -- results -----------------------------------------------------------------------------
     def track_states(self) -> dict[str, list[TrackState]]:

@@ -162,6 +162,8 @@ class FaceScorer:
             self.stills_ood = self._ood(self.stills_pack, self.stills)
         self._windows: dict[TrackKey, _Window] = {}
         self.inference_seconds = 0.0
+        self.spatial_seconds = 0.0
+        self.temporal_seconds = 0.0
         self.crops_scored = 0
         self.windows_scored = 0
         log.info("spatial model %s on %s", self.spatial_pack.id, self.spatial.runtime)
@@ -294,7 +296,9 @@ class FaceScorer:
         else:
             logits = np.concatenate([self.spatial.infer(c) for c in chunks])
             distances = None
-        self.inference_seconds += time.perf_counter() - started
+        spent = time.perf_counter() - started
+        self.inference_seconds += spent
+        self.spatial_seconds += spent
         self.crops_scored += len(crops)
         return logits, distances
 
@@ -497,7 +501,9 @@ class FaceScorer:
             outputs = np.concatenate(
                 [self.temporal.infer(batch[i : i + step]) for i in range(0, len(batch), step)]
             )
-            self.inference_seconds += time.perf_counter() - started
+            spent = time.perf_counter() - started
+            self.inference_seconds += spent
+            self.temporal_seconds += spent
             self.windows_scored += len(due)
             probabilities = calibrate(outputs, self.temporal_pack.card.calibration)
             for key, logit, probability in zip(due, outputs, probabilities):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import time as _time
+
 import cv2
 import numpy as np
 
@@ -40,15 +42,23 @@ class FaceFollower:
         self.max_faces = max_faces
         self.detections_run = 0
         self._since_detection = 0
+        self.seconds = {"detect": 0.0, "track": 0.0, "align": 0.0}
+        """Time spent per stage (for profiles): detection, tracking (grey conversion, optical
+        flow, matching), alignment."""
 
     def step(self, image: np.ndarray, time: float) -> tuple[list[FollowedFace], list[Track]]:
         """The faces seen in this frame, and the tracks that ended with it."""
         ended: list[Track] = []
+        clock = _time.perf_counter
+        started = clock()
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if self._since_detection == 0 or not self.tracker.tracks:
+            detect_started = clock()
             detections = self.detector.detect(image)
             if self.max_faces is not None and len(detections) > self.max_faces:
                 detections = detections[np.argsort(-detections.interocular)[: self.max_faces]]
+            self.seconds["detect"] += clock() - detect_started
+            started += clock() - detect_started  # the rest is tracking
             ended += self.tracker.update_with_detections(detections, gray, time)
             self.detections_run += 1
             self._since_detection = 0
@@ -57,10 +67,13 @@ class FaceFollower:
         self._since_detection = (self._since_detection + 1) % self.detect_every
         # Tracks that were not matched this round keep their last position: skip them.
         live = [t for t in self.tracker.tracks if t.last_seen == time]
+        self.seconds["track"] += clock() - started
         if not live:
             return [], ended
+        align_started = clock()
         keypoints = np.stack([t.keypoints for t in live]).astype(np.float32)
         crops = align_faces(image, keypoints, self.align)
+        self.seconds["align"] += clock() - align_started
         faces = [FollowedFace(t, t.box.copy(), k.copy(), c) for t, k, c in zip(live, keypoints, crops)]
         return faces, ended
 
