@@ -251,3 +251,43 @@ def run_bench(
             "live_keeps_up": live["frames_dropped"] == 0 and (live["lag_s"]["p95"] or 0) < 1.0,
         },
     }
+
+
+def run_sweep(config: VerityConfig, workdir: Path, counts: list[int], seconds: float = 12.0,
+              width: int = 1280, height: int = 720, fps: int = 30, progress=print) -> dict:
+    """The live run at each stream count: how cost grows with streams."""
+    clip = build_clip(
+        workdir / f"bench-{width}x{height}.mp4", width=width, height=height, fps=fps,
+        real_seconds=seconds / 2, fake_seconds=seconds / 2, crf=23,
+    )
+    rows = []
+    for copies in counts:
+        progress(f"live: {copies} copies paced at {fps} fps through the agent...")
+        rows.append(run_agent(config, clip, copies, realtime=True))
+    return {
+        "input": {"clip": f"{width}x{height} H.264 {fps} fps, {seconds:.0f} s",
+                  "analysis_fps_per_stream": config.ingest.analysis_fps,
+                  "deep_model": config.models.deep, "cpu_count": os.cpu_count()},
+        "sweep": rows,
+    }
+
+
+def sweep_table(report: dict) -> str:
+    """A Markdown table of a sweep (the README carries it)."""
+    fps = report["input"]["analysis_fps_per_stream"]
+    lines = [
+        "| streams | analysed fps (needed) | dropped | lag p95 s | onset to alert s (max) "
+        "| cores busy | peak RSS MB | deep looks / track-minute |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report["sweep"]:
+        deep = row.get("deep") or {}
+        alert = row["onset_to_alert_s"]
+        lines.append(
+            f"| {row['streams']} | {row['analysed_fps']} ({row['streams'] * fps:g}) "
+            f"| {row['frames_dropped']} | {row['lag_s']['p95']} "
+            f"| {alert['max']} ({alert['streams_alerted']}/{row['streams']} alerted) "
+            f"| {row['cpu_cores_used']} | {row['peak_rss_mb']} "
+            f"| {deep.get('looks_per_track_minute', '-')} |"
+        )
+    return "\n".join(lines)
