@@ -84,7 +84,7 @@ async def publish(request: web.Request) -> web.Response:
         await session.peer.close()
         return problem(409, f"a publisher is already sending to stream {stream_id!r}")
     try:
-        answer = await _answer(session, offer)
+        answer = await _answer(session, offer, request.app)
     except Exception as exc:  # noqa: BLE001 - a bad offer is the client's problem, said plainly
         inbox.detach(session.id)
         await session.peer.close()
@@ -142,7 +142,7 @@ def _peer(app: web.Application) -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=servers))
 
 
-async def _answer(session: WhipSession, offer: str) -> str:
+async def _answer(session: WhipSession, offer: str, app: web.Application | None = None) -> str:
     peer, app_loop = session.peer, asyncio.get_running_loop()
 
     @peer.on("track")
@@ -154,7 +154,10 @@ async def _answer(session: WhipSession, offer: str) -> str:
     @peer.on("connectionstatechange")
     async def on_state() -> None:
         if peer.connectionState in ("failed", "closed"):
+            # The publisher vanished without a DELETE (crash, network): forget the session too.
             session.inbox.detach(session.id)
+            if app is not None:
+                app_loop.create_task(close_session(app, session))
 
     await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
     for transceiver in peer.getTransceivers():
