@@ -5,11 +5,11 @@
 set -euo pipefail
 packages=(redis-server ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium chromium-driver)
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium chromium-driver openssl)
 
 have_all() {
   command -v redis-server >/dev/null && command -v ffmpeg >/dev/null &&
-    command -v chromium >/dev/null && command -v chromedriver >/dev/null &&
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null &&
     /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null
 }
 if have_all; then

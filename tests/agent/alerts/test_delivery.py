@@ -149,3 +149,63 @@ def test_the_least_privilege_acl_user_of_the_readme_is_enough(redis_factory):
     assert sink.ping() is None
     sink.close()
     assert [a.alert_id for a in read_alerts(admin, "verity:alerts")] == ["acl"]
+
+
+@pytest.fixture
+def tls_redis(tmp_path):
+    """redis-server speaking TLS only, with a certificate from a private CA."""
+    import shutil
+
+    from agent.alerts.embedded import redis_server_binary
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed (deploy/install-system-packages.sh installs it)")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.crt", "-days", "2", "-subj", "/CN=verity-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")
+    (tmp_path / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext")
+    port = free_port()
+    server = subprocess.Popen(
+        [redis_server_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", "server.crt", "--tls-key-file", "server.key",
+         "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no", "--save", ""],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"rediss://127.0.0.1:{port}/0"
+    ca = tmp_path / "ca.crt"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(f"{url}?ssl_ca_certs={ca}").ping()
+            break
+        except redis.RedisError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.skip("this redis-server was built without TLS")
+            time.sleep(0.05)
+    yield url, ca
+    server.terminate()
+    server.wait(5)
+
+
+def test_tls_with_the_right_ca_delivers_and_a_failed_certificate_check_stops_the_start(tls_redis):
+    url, ca = tls_redis
+    sink = RedisAlertSink(AlertsConfig(redis_url=f"{url}?ssl_ca_certs={ca}&ssl_cert_reqs=required"))
+    sink.check()
+    sink.start()
+    sink.publish(make_alert(0, alert_id="tls"))
+    assert sink.flush(5) and sink.stats.published == 1
+    sink.close()
+
+    untrusted = f"{url}?ssl_cert_reqs=required"  # the system CAs do not know ours
+    with pytest.raises(RedisRefused, match="TLS certificate check failed"):
+        RedisAlertSink(AlertsConfig(redis_url=untrusted)).check()
+    result = verity("run", "--source", "whatever.mp4", "--redis-url", untrusted)
+    assert result.returncode == 2 and "TLS certificate check failed" in result.stderr
