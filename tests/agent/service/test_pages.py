@@ -258,3 +258,52 @@ def test_upload_page_explains_why_a_text_file_is_refused(browser, idle_agent, tm
     wait_for(browser, lambda b: "dropped.txt" in b.find_element("id", "error").text,
              "the error message for the dropped file")
     assert script_errors(browser) == []
+
+
+def test_a_participant_pushed_over_whip_alerts_on_the_dashboard(
+    browser, manipulated_clip, redis_url, redis_client
+):
+    """The whole call path: a WebRTC peer pushes a face that turns fake; the operator sees the
+    participant's stream and its alert appear live."""
+    import asyncio
+
+    from tests.support.whip_publisher import Publisher
+
+    config = agent_config(redis_url, [], keep_running=True)
+    with running(config) as (_agent, base):
+        browser.get(f"{base}/#token={TOKEN}")
+        wait_for(browser, lambda b: b.find_element("id", "connection").get_attribute(
+            "data-state") == "live", "the dashboard to connect")
+        done = threading.Event()
+        outcome: dict = {}
+
+        def call() -> None:
+            async def push() -> None:
+                publisher = Publisher(base, "call-9", manipulated_clip.path,
+                                      query="?room=standup&participant=dana", token=TOKEN)
+                outcome["status"] = (await publisher.start())[0]
+                while not done.is_set():
+                    await asyncio.sleep(0.2)
+                outcome["hang_up"] = await publisher.hang_up()
+
+            asyncio.run(push())
+
+        caller = threading.Thread(target=call, name="whip-peer")
+        caller.start()
+        try:
+            card = wait_for(browser, lambda b: find(
+                b, '#streams .stream-card[data-stream-id="call-9"]'), "the participant's stream")
+            assert "standup" in card.text and "dana" in card.text
+            item = wait_for(browser, lambda b: find(
+                b, '#alerts .alert-item[data-stream-id="call-9"]'), "the participant's alert")
+            assert "dana" in item.text and "standup" in item.text
+            assert item.get_attribute("data-alert-id") in new_alert_ids(
+                redis_client, config.alerts.stream_key)
+        finally:
+            done.set()
+            caller.join(30)
+        assert outcome == {"status": 201, "hang_up": 200}
+        # The call ended: its stream leaves the dashboard.
+        wait_for(browser, lambda b: not find(b, '#streams .stream-card[data-stream-id="call-9"]'),
+                 "the ended call's stream to leave the list")
+        assert script_errors(browser) == []

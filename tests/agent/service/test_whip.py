@@ -5,56 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.contrib.media import MediaPlayer
 
 from agent.alerts import read_alerts
 from tests.agent.service.conftest import TOKEN, start_agent, stop_agent
+from tests.support.whip_publisher import Publisher
 
 pytestmark = pytest.mark.slow
-
-
-class Publisher:
-    """One participant pushing a file over WebRTC to the agent's WHIP endpoint."""
-
-    def __init__(self, base: str, stream_id: str, path, codec: str | None = None,
-                 query: str = "", token: str | None = TOKEN) -> None:
-        self.url = f"{base}/whip/{stream_id}{query}"
-        self.base, self.path, self.codec, self.token = base, str(path), codec, token
-        self.peer: RTCPeerConnection | None = None
-        self.location: str | None = None
-
-    def _headers(self, **more: str) -> dict[str, str]:
-        return {**({"Authorization": f"Bearer {self.token}"} if self.token else {}), **more}
-
-    async def start(self) -> tuple[int, str]:
-        self.peer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.player = MediaPlayer(self.path)
-        transceiver = self.peer.addTransceiver(self.player.video, direction="sendonly")
-        if self.codec:
-            codecs = RTCRtpSender.getCapabilities("video").codecs
-            transceiver.setCodecPreferences([c for c in codecs if c.mimeType == f"video/{self.codec}"])
-        await self.peer.setLocalDescription(await self.peer.createOffer())
-        async with aiohttp.ClientSession() as session:
-            async with session.post(self.url, data=self.peer.localDescription.sdp,
-                                    headers=self._headers(**{"Content-Type": "application/sdp"})) as reply:
-                body = await reply.text()
-                if reply.status != 201:
-                    await self.peer.close()
-                    return reply.status, body
-                assert reply.content_type == "application/sdp"
-                self.location = reply.headers["Location"]
-        await self.peer.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
-        return 201, body
-
-    async def hang_up(self) -> int:
-        async with aiohttp.ClientSession() as session:
-            async with session.delete(self.base + self.location, headers=self._headers()) as reply:
-                status = reply.status
-        await self.peer.close()
-        return status
 
 
 async def wait_until(predicate, timeout: float):
@@ -79,13 +36,13 @@ def test_pushed_face_that_turns_fake_raises_an_alert_and_hang_up_ends_the_stream
 
     async def scenario():
         publisher = Publisher(running.base, "call-7", manipulated_clip.path, codec,
-                              query="?room=board&participant=bob")
+                              query="?room=board&participant=bob", token=TOKEN)
         status, answer = await publisher.start()
         assert status == 201, answer
         assert f"{codec}/90000" in answer
         view = await wait_until(lambda: client.call("GET", "/api/streams/call-7").json(), 10)
         assert view["kind"] == "whip" and view["room"] == "board" and view["participant"] == "bob"
-        second = Publisher(running.base, "call-7", manipulated_clip.path)
+        second = Publisher(running.base, "call-7", manipulated_clip.path, token=TOKEN)
         assert (await second.start())[0] == 409
         news = await wait_until(new_alerts, 20)
         assert await publisher.hang_up() == 200
@@ -114,7 +71,7 @@ def test_a_configured_participant_waits_and_takes_the_next_publisher(redis_url, 
         await wait_until(lambda: state() == "waiting", 10)
         assert client.call("GET", "/healthz", token=None).status == 200
         for _ in range(2):  # a participant leaves, the next joins the same stream
-            publisher = Publisher(running.base, "desk", real_clip.path)
+            publisher = Publisher(running.base, "desk", real_clip.path, token=TOKEN)
             assert (await publisher.start())[0] == 201
             await wait_until(lambda: state() == "running", 10)
             await wait_until(
