@@ -103,6 +103,8 @@ class Agent:
     def run(self, stop: threading.Event | None = None) -> RunResult:
         assert self.pipeline is not None and self.sink is not None
         stats = self.pipeline.run(stop, stay_up=self.config.service.keep_running)
+        if self.publisher is not None:
+            self.publisher.close()  # every alert (with its evidence) handed to the sink
         self.sink.flush(timeout=self.config.alerts.shutdown_timeout_s)
         self._flushed = True
         sink_stats = self.sink.stats
@@ -117,6 +119,8 @@ class Agent:
         if self.http is not None:
             self.http.stop()
             self.http = None
+        if self.publisher is not None:
+            self.publisher.close()
         if self.sink is not None:
             # One deadline for the whole shutdown: run() already waited if it ran.
             wait = 0.0 if self._flushed else self.config.alerts.shutdown_timeout_s

@@ -76,7 +76,10 @@ def test_add_watch_and_remove_a_stream_with_labels(running_agent, manipulated_cl
     assert client.call("DELETE", "/api/streams/desk-1").status == 204
     assert client.call("GET", "/api/streams/desk-1").status == 404
     assert client.call("DELETE", "/api/streams/desk-1").status == 404
-    alerts = read_alerts(redis_client, running_agent.agent.config.alerts.stream_key)
+    key = running_agent.agent.config.alerts.stream_key
+    # Removing the stream ends its open episode: the `end` reaches Redis moments later.
+    alerts = wait_for(lambda: (got := read_alerts(redis_client, key)) and got[-1].event == "end"
+                      and got)
     new = [a for a in alerts if a.event == "new"]
     assert new and new[0].room == "standup" and new[0].participant == "alice"
     # Removing the stream ends its open episode, with the labels still on the `end`.
