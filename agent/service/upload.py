@@ -55,8 +55,13 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 class UploadJudge:
     """A detector and scorer of their own, loaded at the first upload; one upload at a time."""
 
+    MAX_PENDING = 2
+    """Uploads accepted at once (one judged, one waiting); more get 429, so a burst of large
+    uploads cannot fill the disk or memory while they queue."""
+
     def __init__(self, config) -> None:
         self.config = config
+        self.pending = 0  # touched on the event loop only
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verity-upload")
         self._lock = threading.Lock()
         self._detector = None
@@ -105,9 +110,20 @@ def _judge(app: web.Application) -> UploadJudge:
 
 @routes.post("/api/score")
 async def score_upload(request: web.Request) -> web.Response:
-    limit = int(request.app[keys.CONFIG].max_upload_mb * 1024 * 1024)
     if not request.content_type.startswith("multipart/"):
         return problem(400, "send the file as multipart/form-data in a field named `file`")
+    judge = _judge(request.app)
+    if judge.pending >= judge.MAX_PENDING:
+        return problem(429, "busy judging other uploads: try again shortly", **{"Retry-After": "5"})
+    judge.pending += 1
+    try:
+        return await _score_upload(request, judge)
+    finally:
+        judge.pending -= 1
+
+
+async def _score_upload(request: web.Request, judge: UploadJudge) -> web.Response:
+    limit = int(request.app[keys.CONFIG].max_upload_mb * 1024 * 1024)
     reader = await request.multipart()
     part = await reader.next()
     while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
@@ -137,7 +153,7 @@ async def score_upload(request: web.Request) -> web.Response:
         path = raw.rename(raw.with_suffix(what[1]))
         evidence = request.query.get("evidence") in ("1", "true", "yes")
         try:
-            report, explanations = await _judge(request.app).run(path, evidence)
+            report, explanations = await judge.run(path, evidence)
         except ValueError as exc:
             cause = str(exc).replace(str(path), name).replace(f"{name}: {name}: ", f"{name}: ")
             return problem(422, cause if cause.startswith(name) else f"{name}: {cause}")

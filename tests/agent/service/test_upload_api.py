@@ -66,3 +66,16 @@ def test_uploads_are_checked_before_anything_is_decoded(redis_url, tmp_path):
         assert client.call("POST", "/api/score", body, token=None, content_type=content_type).status == 401
     finally:
         stop_agent(running)
+
+
+def test_a_burst_of_uploads_beyond_two_is_told_to_retry(running_agent, manipulated_clip):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = manipulated_clip.path.read_bytes()
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda i: upload(running_agent.client, f"c{i}.mp4", data, ""),
+                                range(6)))
+    statuses = sorted(r.status for r in replies)
+    assert statuses.count(200) >= 2 and set(statuses) <= {200, 429}, statuses
+    busy = next(r for r in replies if r.status == 429)
+    assert busy.headers.get("Retry-After") == "5"
