@@ -27,25 +27,18 @@ import redis
 from agent.alerts.sink import read_alerts
 from agent.config import StreamConfig, VerityConfig
 from agent.demo.clip import DemoClip, build_clip
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from agent.resources import rss_mb
 
 
 class _RssSampler:
     def __init__(self, period: float = 0.25) -> None:
-        self.peak = _rss_mb()
+        self.peak = rss_mb()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(period,), daemon=True)
 
     def _run(self, period: float) -> None:
         while not self._stop.wait(period):
-            self.peak = max(self.peak, _rss_mb())
+            self.peak = max(self.peak, rss_mb())
 
     def __enter__(self) -> _RssSampler:
         self._thread.start()
@@ -54,7 +47,7 @@ class _RssSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _rss_mb())
+        self.peak = max(self.peak, rss_mb())
 
 
 def _cpu_seconds() -> float:

@@ -10,13 +10,13 @@ and pools filled) to the last.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agent import resources
 from agent.config import StreamConfig, VerityConfig
 from agent.demo.clip import build_clip
 
@@ -31,21 +31,13 @@ class Sample:
     alert_events: int
 
 
-def _proc_status(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return -1
-
-
 def sample(agent, started: float) -> Sample:
     stats = agent.pipeline.stats
     return Sample(
         elapsed_s=round(time.monotonic() - started, 1),
-        rss_mb=round(_proc_status("VmRSS") / 1024, 1),
-        threads=_proc_status("Threads"),
-        open_files=len(os.listdir("/proc/self/fd")),
+        rss_mb=round(resources.rss_mb(), 1),
+        threads=resources.threads(),
+        open_files=resources.open_files(),
         frames_analysed=stats.frames_analysed,
         alert_events=agent.sink.stats.published if agent.sink else 0,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -97,9 +96,10 @@ def test_bad_stream_descriptions_are_refused_with_the_field_named(running_agent)
     assert reply.status == 400
 
 
-def _rss_kb() -> int:
-    with open(f"/proc/{os.getpid()}/status") as status:
-        return int(next(line for line in status if line.startswith("VmRSS")).split()[1])
+def _rss_kb() -> float:
+    from agent.resources import rss_mb
+
+    return rss_mb() * 1024
 
 
 def test_fifty_add_remove_cycles_leak_neither_threads_nor_memory(running_agent, real_clip):
