@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,31 @@ def fakes_alerting(fake_clips: list, scoring, threshold: float) -> list[dict]:
     return out
 
 
+def scorer_for_pack(config, pack: Path):
+    """A FaceScorer whose deep model is `pack` (a manifest row's own head)."""
+    from agent.pipeline import FaceScorer
+    from engines.registry import PackError
+
+    if config.models.deep is None:
+        raise CommandError(f"the manifest names a deep pack ({pack}) but models.deep is null")
+    try:
+        return FaceScorer(config.models.model_copy(update={"deep": str(pack)}))
+    except PackError as exc:
+        raise CommandError(f"manifest pack {pack}: {exc}") from None
+
+
+def nearest_real_clips(real_clips: list, scoring, n: int = 10) -> list[dict]:
+    """The real clips whose rolling score came highest: the false alarms to study first."""
+    from agent.evaluation.false_alarms import rolling_values
+
+    peaks = []
+    for clip in real_clips:
+        values = [v for t in clip.tracks for v in rolling_values(t, scoring).tolist()]
+        if values:
+            peaks.append({"file": clip.source, "max_rolling": round(max(values), 4)})
+    return sorted(peaks, key=lambda p: -p["max_rolling"])[:n]
+
+
 def _median_first_alert(alerted: list[dict]) -> float | None:
     hits = sorted(a["first_alert_s"] for a in alerted if a["alerted"])
     return hits[len(hits) // 2] if hits else None
@@ -103,14 +129,23 @@ def calibrate_command(args: argparse.Namespace) -> int:
     scorer = FaceScorer(config.models)
     detector = create_detector(config.faces.detector)
     clips = []
-    for item in tqdm(reals + fakes, desc="clips", unit="clip", file=sys.stderr):
+    # Rows naming a pack (cross-fitted or left-out heads) are scored by it, one pack at a time
+    # so that only one extra backbone session is alive.
+    ordered = sorted(reals + fakes, key=lambda i: str(i.pack or ""))
+    pack_scorer: tuple[Path | None, FaceScorer] = (None, scorer)
+    for item in tqdm(ordered, desc="clips", unit="clip", file=sys.stderr):
         if not item.path.is_file():
             print(f"verity calibrate: skipping {item.rel}: no such file", file=sys.stderr)
             continue
+        if item.pack != pack_scorer[0]:
+            pack_scorer = (item.pack, scorer if item.pack is None else
+                           scorer_for_pack(config, item.pack))
         try:
-            clips.append(record_clip(item, config, detector, scorer, args.max_seconds))
+            clips.append(record_clip(item, config, detector, pack_scorer[1], args.max_seconds))
         except ValueError as exc:
             print(f"verity calibrate: skipping {item.rel}: {exc}", file=sys.stderr)
+    packs_used = Counter((i.label, "own pack" if i.pack else "configured")
+                         for i in ordered if i.path.is_file())
     real_clips = [c for c in clips if c.label == "real"]
     fake_clips = [c for c in clips if c.label == "fake"]
     real_tracks = [t for c in real_clips for t in c.tracks]
@@ -135,6 +170,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         })
     result = {
         "threshold": round(choice.threshold, 4),
+        "real_clips_nearest": nearest_real_clips(real_clips, config.scoring),
         "target_alerts_per_hour": args.target_per_hour,
         "real": {
             "clips": len(real_clips),
@@ -156,6 +192,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         "operating_points": operating_points,
         "scoring": config.scoring.model_dump(),
         "models": scorer.model_ids,
+        "clips_by_pack": {f"{label}/{who}": n for (label, who), n in sorted(packs_used.items())},
         "curve": choice.curve,
     }
     print(
@@ -166,13 +203,18 @@ def calibrate_command(args: argparse.Namespace) -> int:
     )
     if len(operating_points) > 1:
         print(format_operating_points(operating_points))
+    if result["real_clips_nearest"]:
+        print("real clips whose rolling score came highest (false alarms to study first):")
+        for peak in result["real_clips_nearest"][:5]:
+            print(f"  {peak['max_rolling']:.4f}  {peak['file']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.write_card:
         pack = scorer.decision_pack
         gate = ", ".join(f"{k}={v:g}" for k, v in config.faces.quality.model_dump().items())
         method = (
-            f"verity calibrate: {len(real_clips)} real validation clips ({hours * 60:.1f} min) through the "
+            f"verity calibrate: {len(real_clips)} real clips ({hours * 60:.1f} min; "
+            f"{_provenance(packs_used)}) through the "
             f"agent's pipeline and RollingScore (half_life_s={config.scoring.half_life_s}, "
             f"min_duration_s={config.scoring.min_duration_s}, clear_margin={config.scoring.clear_margin}, "
             f"analysis_fps={config.ingest.analysis_fps}), quality gate ({gate}); rate also estimated on a "
@@ -198,6 +240,19 @@ def calibrate_command(args: argparse.Namespace) -> int:
                                                  models=config.models))
             print(f"updated {readme}")
     return 0
+
+
+def _provenance(used: Counter) -> str:
+    """Which heads scored the clips, for the card."""
+    own_real, shipped_real = used[("real", "own pack")], used[("real", "configured")]
+    own_fake = used[("fake", "own pack")]
+    parts = [f"{shipped_real} never trained on, scored by the shipped head"]
+    if own_real:
+        parts.append(f"{own_real} from training groups, each scored by a cross-fitted head "
+                     "trained without its group")
+    if own_fake:
+        parts.append(f"fakes scored by the head that left their family out ({own_fake})")
+    return "; ".join(parts)
 
 
 ALERT_SECTION = "## Alert threshold (verity calibrate)"

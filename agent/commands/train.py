@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from agent.commands.common import CommandError
+from agent.commands.common import CommandError, setup_logging
 
 TRAINERS = {
     "spatial": "engines.train.spatial",
@@ -46,6 +46,9 @@ def train_command(args: argparse.Namespace) -> int:
         raise CommandError(f"which model? one of: {', '.join(sorted(TRAINERS))} "
                            "(verity train --help)")
     trainer_args = list(args.unknown_args) + (["--help"] if args.train_help else [])
+    # A trainer's progress lines are its output; the CLI's WARNING default would hide them
+    # (and the trainers' own basicConfig is a no-op once a handler is installed).
+    setup_logging("INFO")
     try:
         module = importlib.import_module(TRAINERS[args.model])
         if not args.train_help:

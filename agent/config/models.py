@@ -50,6 +50,14 @@ class ModelsConfig(BaseModel):
         "and the spatial/temporal fusion. The deep card's alert threshold was calibrated with "
         "one rule (verity calibrate records it): change it and recalibrate.",
     )
+    spatial_gate: float | None = Field(
+        0.9, gt=0, le=1,
+        description="Under deep_rule gated_max: the spatial probability at which the spatial "
+        "model raises a frame's score (it alarms on blending boundaries). 0.9 sits above every "
+        "real face track's score measured (highest 0.85 over 141 real tracks; its card's own "
+        "threshold, 0.78, let real faces through and raised the alert threshold: README, "
+        "Models). null: the spatial card's per-frame threshold.",
+    )
     deep_every_s: float = Field(
         1.0, ge=0, le=3600,
         description="Stream seconds between deep looks at one track (0: every analysed frame, "
@@ -110,8 +118,9 @@ class ModelsConfig(BaseModel):
 
     def deep_settings(self) -> dict:
         """The deep look's settings an alert threshold is calibrated for (rule and sampling)."""
-        return {k: getattr(self, k) for k in ("deep_rule", "deep_every_s", "deep_rising_every_s",
-                                              "deep_escalate_at", "deep_window")}
+        return {k: getattr(self, k) for k in ("deep_rule", "spatial_gate", "deep_every_s",
+                                              "deep_rising_every_s", "deep_escalate_at",
+                                              "deep_window")}
 
     @field_validator("temporal", "stills", "deep", mode="before")
     @classmethod

@@ -1,8 +1,10 @@
 """Evaluation manifests: a CSV of media files with their labels, and which of them to run.
 
 Columns: `path` and `label` (real | fake) are required; `method`, `group` and `kind`
-(video | image) are optional, and any other column is ignored. Paths are relative to the
-CSV's folder. The project's manifest.csv is a valid evaluation manifest.
+(video | image) are optional, and any other column is ignored. `pack` (optional, read by
+`verity calibrate`) names the deep model pack, a folder, that scores that row instead of
+`models.deep`: `verity train deep --fold-packs` writes it so that every clip is scored by a
+head that never saw its group. Paths are relative to the CSV's folder. The project's manifest.csv is a valid evaluation manifest.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class EvalItem:
     kind: Kind
     line: int
     """Line in the CSV (header = 1), for messages."""
+    pack: Path | None = None
+    """The deep pack folder that scores this row (None: the configured one)."""
 
     @property
     def is_fake(self) -> bool:
@@ -93,6 +97,7 @@ def read_eval_manifest(csv_path: str | Path) -> list[EvalItem]:
                     "'video' or 'image'"
                 )
             path = (root / rel).resolve()
+            pack_cell = (row.get("pack") or "").strip()
             kind = kind_cell or ("image" if is_image(path) else "video")
             items.append(
                 EvalItem(
@@ -103,6 +108,7 @@ def read_eval_manifest(csv_path: str | Path) -> list[EvalItem]:
                     group=normalize_group(row.get("group") or ""),
                     kind=kind,  # type: ignore[arg-type]
                     line=line,
+                    pack=(root / pack_cell).resolve() if pack_cell else None,
                 )
             )
     if not items:

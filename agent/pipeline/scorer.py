@@ -424,15 +424,21 @@ class FaceScorer:
     def _join_deep(self, deep: float, score: FrameScore) -> float:
         """The frame's probability under `deep_rule`: the deep score alone (`deep`), raised to
         the spatial/temporal fusion (`max`), or raised to the spatial probability only where
-        that reaches the spatial card's own per-frame threshold (`gated_max`: the always-on
-        model overrides only when it alarms by its own measure)."""
+        that reaches `models.spatial_gate` (`gated_max`; by default the spatial card's own
+        per-frame threshold: the always-on model overrides only when it alarms)."""
         rule = self.config.deep_rule
         if rule == "deep":
             return deep
         if rule == "max":
             return max(deep, score.fused)
         spatial = score.by_role["spatial"]
-        return max(deep, spatial) if spatial >= self.spatial_pack.card.threshold else deep
+        return max(deep, spatial) if spatial >= self.spatial_gate else deep
+
+    @property
+    def spatial_gate(self) -> float:
+        """The spatial probability from which gated_max lets the spatial model raise a score."""
+        gate = self.config.spatial_gate
+        return gate if gate is not None else self.spatial_pack.card.threshold
 
     # -- all models, per track --------------------------------------------------------------
     def score(

@@ -122,6 +122,16 @@ class DeepTrainConfig(_Strict):
         "out of training in turn and measured.")
     threshold_fpr: float = Field(0.01, gt=0, lt=1, description="Per-frame threshold: this "
                                  "share of validation real frames at or above it.")
+    real_folds: int = Field(5, ge=0, le=50, description="Cross-fitting for calibration: the "
+                            "training groups holding real videos are dealt into this many folds, "
+                            "and with --fold-packs each fold's head (trained without its groups) "
+                            "is written, so `verity calibrate` scores every real clip with a head "
+                            "that never saw it, not only the validation reals; 0: validation "
+                            "reals only.")
+    degraded_copies: bool = Field(False, description="Add one degraded copy of every crop, "
+                                  "real and fake alike (engines.train.deep_features.degrade: "
+                                  "downscaled, then JPEG), to training; measured files stay "
+                                  "as they are.")
     self_blends: bool = Field(False, description="Add one self-blend of every training real "
                               "crop (engines.synthesis.sbi) as one more fake family in training; "
                               "never a measured fold.")
@@ -142,12 +152,35 @@ class DeepTrainConfig(_Strict):
 
 
 def load_config(path: Path) -> DeepTrainConfig:
-    import yaml
-
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    config = DeepTrainConfig.model_validate(raw)
+    """A typed config; `base: FILE` (relative to this one) takes every key from FILE and
+    this file's keys over them (mappings merged key by key), so an experiment holds only
+    what it changes."""
+    config = DeepTrainConfig.model_validate(_read_with_base(Path(path), ()))
     config.check()
     return config
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict:
+    import yaml
+
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ValueError(f"{path}: `base` loops back to {resolved.name}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    return _merged(_read_with_base(path.parent / str(base), (*seen, resolved)), raw)
+
+
+def _merged(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (_merged(out[key], value) if isinstance(value, dict)
+                    and isinstance(out.get(key), dict) else value)
+    return out
 
 
 def config_error_text(exc: ValidationError) -> str:
@@ -161,6 +194,8 @@ class FileFeatures:
     entry: ManifestEntry
     fold: str  # "real" or the fold the fake belongs to
     x: np.ndarray  # (n crops, D) float32
+    augmented: bool = False
+    """A training-only copy (degraded crops): trained on, never measured."""
 
     @property
     def y(self) -> int:
@@ -209,6 +244,33 @@ def self_blend_files(entries, cfg: DeepTrainConfig, cache: Path, layout: HeadLay
                 fake = replace(entry, label="fake", method=f"{SELF_BLEND}:engines.synthesis.sbi")
                 out.append(FileFeatures(fake, SELF_BLEND, x))
     return out
+
+
+def degraded_files(entries, cfg: DeepTrainConfig, cache: Path, layout: HeadLayout,
+                   layer_names: list[str], fold_of: dict[str, str], threads: int) -> list[FileFeatures]:
+    """One degraded copy of every file (same label, fold and group: it leaves training with
+    its file), marked `augmented` so that no figure is measured on it."""
+    from dataclasses import replace
+
+    from engines.train.deep_features import build_degraded_features
+
+    paths = build_degraded_features(entries, cfg.as_cache_dict(), cache, seed=cfg.seed,
+                                    threads=threads)
+    return [replace(f, augmented=True)
+            for f in load_files(entries, paths, layout, layer_names, fold_of)]
+
+
+def training_files(entries, paths: dict[str, Path], cfg: DeepTrainConfig, cache: Path,
+                   layout: HeadLayout, layer_names: list[str], fold_of: dict[str, str],
+                   threads: int = 0) -> list[FileFeatures]:
+    """Every file with a face, then the config's extra training rows (self-blends, degraded
+    copies)."""
+    files = load_files(entries, paths, layout, layer_names, fold_of)
+    if cfg.self_blends:
+        files += self_blend_files(entries, cfg, cache, layout, layer_names, threads)
+    if cfg.degraded_copies:
+        files += degraded_files(entries, cfg, cache, layout, layer_names, fold_of, threads)
+    return files
 
 
 def validation_real_groups(entries: list[ManifestEntry], split: SplitSection) -> set[str]:
@@ -295,6 +357,11 @@ def measure(labels: list[int], scores: list[float]) -> dict:
             "fakes": int(sum(labels)), "reals": int(len(labels) - sum(labels))}
 
 
+def measured(files: list[FileFeatures]) -> list[FileFeatures]:
+    """The files figures are measured on: training-only copies left out."""
+    return [f for f in files if not f.augmented]
+
+
 def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainConfig,
                   fold_dir: Path | None = None, layout: HeadLayout | None = None
                   ) -> tuple[dict, dict[str, np.ndarray], dict[str, Head]]:
@@ -304,8 +371,9 @@ def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainC
     figures: dict[str, dict] = {}
     held_out_logits: dict[str, np.ndarray] = {}
     heads: dict[str, Head] = {}
+    clean = measured(files)
     for fold in cfg.families:
-        fold_files = [f for f in files if f.fold == fold]
+        fold_files = [f for f in clean if f.fold == fold]
         if not fold_files:
             log.warning("fold %s: no files with faces in the manifest; skipped", fold)
             continue
@@ -315,7 +383,7 @@ def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainC
         head = fit_head(train, cfg.head, cfg.seed)
         heads[fold] = head
         kinds = {f.entry.kind for f in fold_files}
-        test = fold_files + [f for f in files if f.fold == "real" and f.entry.kind in kinds
+        test = fold_files + [f for f in clean if f.fold == "real" and f.entry.kind in kinds
                              and (f.entry.group in val_real or f.entry.group in excluded)]
         labels = [f.y for f in test]
         scores = [file_score(head.logits(f.x)) for f in test]
@@ -337,6 +405,27 @@ def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainC
         log.info("left out %-24s video/still AUC %.3f (%d fakes, %d reals; %.0f s)", fold,
                  fig["auc"], fig["fakes"], fig["reals"], time.time() - started)
     return figures, held_out_logits, heads
+
+
+def real_cross_fit(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainConfig
+                   ) -> dict[str, tuple[Head, set[str]]]:
+    """Heads for calibration footage: the training groups holding real videos, dealt (seeded)
+    into cfg.real_folds folds; each fold's head trains on every other training group.
+    Returns {"real-<k>": (head, the fold's groups)}."""
+    groups = sorted({f.entry.group for f in files if f.fold == "real" and f.entry.kind == "video"
+                     and f.entry.group not in val_real})
+    if cfg.real_folds < 2 or len(groups) < cfg.real_folds:
+        return {}
+    random.Random(cfg.seed).shuffle(groups)
+    folds: dict[str, tuple[Head, set[str]]] = {}
+    for k in range(cfg.real_folds):
+        held = set(groups[k::cfg.real_folds])
+        train = [f for f in files if f.entry.group not in held and f.entry.group not in val_real]
+        started = time.time()
+        folds[f"real-{k + 1}"] = (fit_head(train, cfg.head, cfg.seed), held)
+        log.info("cross-fitted real fold %d: %d groups held out (%.0f s)", k + 1, len(held),
+                 time.time() - started)
+    return folds
 
 
 def platt(logits_real: list[np.ndarray], logits_fake: list[np.ndarray]) -> Calibration:
@@ -395,7 +484,36 @@ HEAD_GRID_LAYERS = (("layer12",), ("layer11", "layer12"), ("layer9", "layer10", 
                     ("layer4", "layer6", "layer8", "layer10", "layer12"))
 HEAD_GRID_TOKENS = (("cls",), ("cls", "mean"))
 HEAD_GRID_C = (0.001, 0.01, 0.1)
-HEAD_GRID_MLP = ((64, 1.0), (64, 10.0))  # (hidden units, alpha), on class tokens
+HEAD_GRID_MLP = ((64, 1.0), (64, 10.0), (64, 30.0))  # (hidden units, alpha), on class tokens
+
+
+def window_peak(logits: np.ndarray, looks: int = 5) -> float:
+    """The highest mean logit over `looks` consecutive crops: what a track's deep score
+    (the mean of its last `models.deep_window` looks) reaches at most on this file."""
+    if len(logits) <= looks:
+        return float(np.mean(logits))
+    return float(np.convolve(logits, np.ones(looks) / looks, mode="valid").max())
+
+
+def caught_beyond_reals(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainConfig,
+                        fold_heads: dict[str, Head], looks: int = 5) -> dict:
+    """What an operator gets at a threshold no real video reaches: the fake videos whose window
+    peak exceeds every real video's. Every file is scored by a head that never saw it: fakes
+    by their family's left-out head, validation reals by the head trained on every training
+    group, the training groups' reals by their cross-fitted head (cfg.real_folds)."""
+    shipped = fit_head([f for f in files if f.entry.group not in val_real], cfg.head, cfg.seed)
+    cross_fitted = real_cross_fit(files, val_real, cfg)
+    files = measured(files)
+    real_peaks = [window_peak(shipped.logits(f.x), looks) for f in files
+                  if f.fold == "real" and f.entry.kind == "video" and f.entry.group in val_real]
+    for head, groups in cross_fitted.values():
+        real_peaks += [window_peak(head.logits(f.x), looks) for f in files
+                       if f.fold == "real" and f.entry.kind == "video" and f.entry.group in groups]
+    fake_peaks = [window_peak(fold_heads[f.fold].logits(f.x), looks) for f in files
+                  if f.y and f.entry.kind == "video" and f.fold in fold_heads]
+    top = max(real_peaks)
+    return {"caught": int(sum(p > top for p in fake_peaks)), "fakes": len(fake_peaks),
+            "reals": len(real_peaks)}
 
 
 def head_grid() -> list[tuple[tuple[str, ...], tuple[str, ...], dict]]:
@@ -411,61 +529,75 @@ def head_grid() -> list[tuple[tuple[str, ...], tuple[str, ...], dict]]:
 
 def compare_heads(entries, paths, layer_names, fold_of, val_real, cfg: DeepTrainConfig,
                   cache: Path, threads: int = 0) -> list[dict]:
-    """Leave-one-family-out AUC of every head in the grid, printed as a table."""
+    """Leave-one-family-out AUC of every head in the grid, and the fake videos caught beyond
+    every real video (caught_beyond_reals), printed as a table."""
     rows = []
     folds = list(cfg.families)
-    print("| layers | tokens | head | " + " | ".join(folds) + " | mean |")
-    print("| --- | --- | --- | " + " | ".join("---" for _ in folds) + " | --- |")
+    print("| layers | tokens | head | " + " | ".join(folds) + " | mean | fake videos beyond every real |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in folds) + " | --- | --- |")
     loaded: dict[tuple, list[FileFeatures]] = {}
     for layers, tokens, settings in head_grid():
         if (layers, tokens) not in loaded:
-            layout = HeadLayout(layers, tokens)
-            files = load_files(entries, paths, layout, layer_names, fold_of)
-            if cfg.self_blends:
-                files += self_blend_files(entries, cfg, cache, layout, layer_names, threads)
+            files = training_files(entries, paths, cfg, cache, HeadLayout(layers, tokens),
+                                   layer_names, fold_of, threads)
             loaded = {(layers, tokens): files}  # one layout in memory at a time
         files = loaded[(layers, tokens)]
         trial = cfg.model_copy(update={"head": cfg.head.model_copy(update={
             "layers": list(layers), "tokens": list(tokens), **settings})})
-        figures, _, _ = leave_one_out(files, val_real, trial)
+        figures, _, fold_heads = leave_one_out(files, val_real, trial)
+        caught = caught_beyond_reals(files, val_real, trial, fold_heads)
         aucs = [figures[f]["auc"] for f in folds if f in figures]
         head = (f"MLP {settings['hidden']}, alpha {settings['alpha']:g}" if settings["hidden"]
                 else f"linear, C {settings['c']:g}")
         rows.append({"layers": layers, "tokens": tokens, "head": head,
-                     "auc": {f: figures[f]["auc"] for f in figures}, "mean": float(np.mean(aucs))})
+                     "auc": {f: figures[f]["auc"] for f in figures}, "mean": float(np.mean(aucs)),
+                     "caught_beyond_reals": caught})
         print(f"| {layers[0]}-{layers[-1]} ({len(layers)}) | {'+'.join(tokens)} | {head} | "
               + " | ".join(f"{figures[f]['auc']:.3f}" for f in folds if f in figures)
-              + f" | {np.mean(aucs):.3f} |", flush=True)
+              + f" | {np.mean(aucs):.3f} | {caught['caught']} of {caught['fakes']} "
+              f"({caught['reals']} reals) |", flush=True)
     return rows
 
 
 def write_eval_manifests(folder: Path, files: list[FileFeatures], val_real: set[str],
-                         figures: dict) -> None:
+                         figures: dict, real_folds: dict[str, set[str]] | None = None) -> None:
     """Manifests for measuring through the agent (`verity eval --manifest`, absolute paths):
     <fold>/eval.csv holds the fold's fakes and the reals its figure was measured against;
-    calibration.csv holds the validation reals (videos: the only reals no head trained on)
-    and every fake video, for `verity calibrate` (only reals choose the threshold)."""
+    calibration.csv holds, for `verity calibrate` (only reals choose the threshold), every real
+    video no head saw: the validation reals (shipped head) and, with `real_folds`, the training
+    groups' real videos, each with the cross-fitted head that left its group out (`pack`
+    column); and every fake video with the head that left its family out."""
     import csv
 
-    def write(path: Path, rows: list[FileFeatures]) -> None:
+    def write(path: Path, rows: list[tuple[FileFeatures, str]]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as handle:
             out = csv.writer(handle)
-            out.writerow(["path", "label", "kind", "method", "group"])
-            for f in rows:
+            out.writerow(["path", "label", "kind", "method", "group", "pack"])
+            for f, pack in rows:
                 e = f.entry
-                out.writerow([str(e.path), e.label, e.kind, e.method, e.group])
+                out.writerow([str(e.path), e.label, e.kind, e.method, e.group, pack])
 
+    files = measured(files)
     for fold in figures:
         fold_files = [f for f in files if f.fold == fold]
         excluded = {f.entry.group for f in fold_files}
         kinds = {f.entry.kind for f in fold_files}
         reals = [f for f in files if f.fold == "real" and f.entry.kind in kinds
                  and (f.entry.group in val_real or f.entry.group in excluded)]
-        write(folder / fold / "eval.csv", fold_files + reals)
-    write(folder / "calibration.csv",
-          [f for f in files if f.entry.kind == "video" and f.fold != SELF_BLEND
-           and (f.y or f.entry.group in val_real)])
+        write(folder / fold / "eval.csv", [(f, "") for f in fold_files + reals])
+    fold_of_group = {g: name for name, groups in (real_folds or {}).items() for g in groups}
+    rows = []
+    for f in files:
+        if f.entry.kind != "video" or f.fold == SELF_BLEND:
+            continue
+        if f.y and f.fold in figures:
+            rows.append((f, f.fold))
+        elif not f.y and f.entry.group in val_real:
+            rows.append((f, ""))  # the shipped head (models.deep) never trained on these
+        elif not f.y and f.entry.group in fold_of_group:
+            rows.append((f, fold_of_group[f.entry.group]))
+    write(folder / "calibration.csv", rows)
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -514,9 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     layer_names = list(cfg.backbone.layers)
     layout = HeadLayout(tuple(cfg.head.layers), tuple(cfg.head.tokens))
     fold_of = {family: fold for fold, families in cfg.families.items() for family in families}
-    files = load_files(entries, paths, layout, layer_names, fold_of)
-    if cfg.self_blends:
-        files += self_blend_files(entries, cfg, args.cache, layout, layer_names, args.threads)
+    files = training_files(entries, paths, cfg, args.cache, layout, layer_names, fold_of,
+                           args.threads)
     val_real = validation_real_groups(entries, cfg.split)
     log.info("%d files with a face; %d validation real groups", len(files), len(val_real))
     if args.compare_heads:
@@ -524,9 +655,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     figures, held_out, fold_heads = leave_one_out(files, val_real, cfg)
+    beyond_reals = caught_beyond_reals(files, val_real, cfg, fold_heads) if cfg.real_folds >= 2 else None
     train = [f for f in files if f.entry.group not in val_real]
     head = fit_head(train, cfg.head, cfg.seed)
-    val_reals = [f for f in files if f.fold == "real" and f.entry.group in val_real]
+    val_reals = [f for f in measured(files) if f.fold == "real" and f.entry.group in val_real]
     real_logits = [head.logits(f.x) for f in val_reals]
     calibration = platt(real_logits, list(held_out.values()))
     calibration.fitted_on = (
@@ -543,22 +675,24 @@ def main(argv: list[str] | None = None) -> int:
                       f"{len(real_frames)} validation real crops at or above it; measured: "
                       f"{float(np.mean(real_frames >= threshold)):.4f}")
     held_out_rate = {fold: float(np.mean([np.mean(probability(held_out[f.entry.rel]) >= threshold)
-                                          for f in files if f.fold == fold]))
+                                          for f in measured(files) if f.fold == fold]))
                      for fold in figures}
     for fold, rate in held_out_rate.items():
         figures[fold]["fake_crops_at_threshold"] = rate
 
-    train_counts = Counter((f.fold, f.entry.kind) for f in train)
+    train_counts = Counter((f.fold, f.entry.kind) for f in measured(train))
     training = {
         "recipe": (f"frozen backbone ({cfg.backbone.name}); "
                    + (f"one hidden ReLU layer of {cfg.head.hidden} units (L2 alpha {cfg.head.alpha})"
                       if cfg.head.hidden else f"logistic regression (L2, C={cfg.head.c})") + " "
                    f"on standardised {'+'.join(cfg.head.tokens)} tokens of "
                    f"{', '.join(cfg.head.layers)}; rows weighted per file, fake family and real "
-                   "kind; real fakes of every family in training"),
+                   "kind; real fakes of every family in training"
+                   + ("; one degraded copy (downscaled 1.5-3.5x, JPEG 35-80) of every crop, both "
+                      "classes" if cfg.degraded_copies else "")),
         "config": str(args.config),
         "config_values": json.loads(cfg.model_dump_json()),
-        "data": {"files": len(train), "by_fold_and_kind": {f"{k[0]}/{k[1]}": v
+        "data": {"files": len(measured(train)), "by_fold_and_kind": {f"{k[0]}/{k[1]}": v
                                                           for k, v in sorted(train_counts.items())},
                  "validation_real_groups": len(val_real),
                  "validation_real_files": len(val_reals)},
@@ -579,6 +713,14 @@ def main(argv: list[str] | None = None) -> int:
             "folds": figures,
         },
     }
+    if beyond_reals is not None:
+        metrics_block["beyond_every_real"] = {
+            **beyond_reals, "looks": 5,
+            "protocol": ("fake videos whose highest mean logit over 5 consecutive crops (a "
+                         "track's deep score over 5 looks) exceeds that of every real video; "
+                         "fakes scored by the head that left their family out, validation reals "
+                         "by the shipped head, the training groups' reals by the cross-fitted "
+                         f"head that left their group out ({cfg.real_folds} folds)")}
     out = args.out or PACKS_DIR / cfg.name
     export_pack(out, cfg, layout, head, calibration, threshold, threshold_note, training,
                 metrics_block)
@@ -600,7 +742,14 @@ def main(argv: list[str] | None = None) -> int:
                         f"the shipped head's threshold ({threshold:.4f}), for comparison",
                         {**training, "left_out": fold}, {"leave_one_family_out": figures[fold]},
                         version=f"{cfg.version}-without-{fold}")
-        write_eval_manifests(args.fold_packs, files, val_real, figures)
+        real_folds = real_cross_fit(files, val_real, cfg)
+        for name, (fold_head, groups) in real_folds.items():
+            export_pack(args.fold_packs / name, cfg, layout, fold_head, calibration, threshold,
+                        f"the shipped head's threshold ({threshold:.4f}), for comparison",
+                        {**training, "left_out_groups": sorted(groups)}, {},
+                        version=f"{cfg.version}-{name}")
+        write_eval_manifests(args.fold_packs, files, val_real, figures,
+                             {name: groups for name, (_, groups) in real_folds.items()})
         log.info("fold packs and their eval manifests in %s", args.fold_packs)
     from engines.train.deep_card import write_deep_model_card
 

@@ -81,6 +81,12 @@ def write_deep_model_card(folder: Path, config_path: Path) -> Path:
         for method, m in fig["by_method"].items():
             auc = "n/a" if m["auc"] != m["auc"] else f"{m['auc']:.3f}"
             lines.append(f"| {fold} | {method} | {m['fakes']} | {auc} |")
+    beyond = card["metrics"].get("beyond_every_real")
+    if beyond:
+        lines += ["", f"At a score no real video reaches: {beyond['caught']} of {beyond['fakes']} "
+                      f"fake videos caught, against {beyond['reals']} real videos ({beyond['protocol']}). "
+                      "The alert threshold (below) is set the same way, through the agent, with a "
+                      "margin for footage not seen here."]
     check = card["metrics"].get("export_check")
     lines += [
         "",

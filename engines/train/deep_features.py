@@ -136,6 +136,59 @@ def build_self_blend_features(entries: list[ManifestEntry], cfg: dict, cache_dir
     return out
 
 
+DEGRADE_DOWNSCALE = (1.5, 3.5)
+DEGRADE_JPEG = (35, 80)
+
+
+def degrade(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One crop as a smaller, harder-compressed source would give it: downscaled by a factor
+    drawn from DEGRADE_DOWNSCALE (area), back to its size (bilinear), then JPEG at a quality
+    drawn from DEGRADE_JPEG."""
+    import cv2
+
+    from engines.perturbations import jpeg_roundtrip
+
+    h, w = crop.shape[:2]
+    factor = rng.uniform(*DEGRADE_DOWNSCALE)
+    small = cv2.resize(crop, (max(8, round(w / factor)), max(8, round(h / factor))),
+                       interpolation=cv2.INTER_AREA)
+    back = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return jpeg_roundtrip(back, rng.uniform(*DEGRADE_JPEG))
+
+
+def build_degraded_features(entries: list[ManifestEntry], cfg: dict, cache_dir: Path, *,
+                            seed: int = 0, threads: int = 0) -> dict[str, Path]:
+    """Backbone features of one degraded copy (`degrade`) of every cached crop, real and fake
+    alike: resolution and compression then differ within each class, not between them, so a
+    head cannot take "sharp" for real or "soft" for fake. {rel: npz}."""
+    spec = cache_spec(cfg)
+    crops = build_cache(entries, spec, cache_dir, workers=int(cfg.get("faces", {}).get("workers", 1)))
+    backbone = backbone_spec(cfg)
+    base = features_folder(cache_dir, spec, backbone)
+    folder = base.with_name(base.name + f"-deg{seed}")
+    folder.mkdir(parents=True, exist_ok=True)
+    extractor: FeatureExtractor | None = None
+    out: dict[str, Path] = {}
+    started = time.time()
+    todo = [e for e in entries if e.rel in crops]
+    for n, entry in enumerate(todo):
+        target = folder / f"{entry.key}.npz"
+        if not target.is_file():
+            cached = load_cached(crops[entry.rel])
+            rng = np.random.default_rng([seed, int(hashlib.sha1(entry.rel.encode()).hexdigest()[:8], 16)])
+            degraded = np.stack([degrade(c, rng) for c in cached["crops"]]) if len(cached["crops"]) \
+                else cached["crops"]
+            extractor = extractor or FeatureExtractor(backbone, threads)
+            feats = extractor(degraded)
+            tmp = target.with_suffix(".tmp.npz")
+            np.savez(tmp, cls=feats["cls"], mean=feats["mean"])
+            os.replace(tmp, target)
+            if n % 50 == 0:
+                log.info("degraded features: %d/%d files (%.0f s)", n, len(todo), time.time() - started)
+        out[entry.rel] = target
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, type=Path)

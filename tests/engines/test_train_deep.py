@@ -143,3 +143,105 @@ def test_validation_reals_are_the_split_rules_real_only_validation_groups(data_d
     fold_groups = {fold: {e.group for e in entries if e.family in families}
                    for fold, families in cfg.families.items()}
     assert all(groups and not (groups & val_real) for groups in fold_groups.values())
+
+
+def test_every_training_real_video_is_cross_fitted_by_a_head_that_never_saw_its_group(tmp_path):
+    rng = np.random.default_rng(4)
+    spec = []
+    for i in range(10):
+        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
+                 (f"swr{i}", "real", "video", "", f"pair{i}"),
+                 (f"r{i}", "real", "video", "", f"r{i}"),
+                 (f"still{i}", "real", "image", "", f"s{i}")]
+    files = files_for(rng, spec, {"face_swap": 3.0})
+    cfg = deep.load_config(CONFIG).model_copy(update={
+        "families": {"face_swap": ["face_swap"]}, "real_folds": 4})
+    val_real = {"r0", "r1"}
+    folds = deep.real_cross_fit(files, val_real, cfg)
+    assert len(folds) == 4
+    held = [groups for _, groups in folds.values()]
+    training_real_videos = {f.entry.group for f in files if f.fold == "real"
+                            and f.entry.kind == "video" and f.entry.group not in val_real}
+    assert set().union(*held) == training_real_videos  # every one, validation never
+    assert sum(len(g) for g in held) == len(training_real_videos)  # each in one fold only
+    figures, _, _ = deep.leave_one_out(files, val_real, cfg)
+    deep.write_eval_manifests(tmp_path, files, val_real, figures,
+                              {name: groups for name, (_, groups) in folds.items()})
+    from agent.evaluation import read_eval_manifest
+
+    rows = read_eval_manifest(tmp_path / "calibration.csv")
+    assert {i.kind for i in rows} == {"video"}
+    by_group = {name: groups for name, (_, groups) in folds.items()}
+    for item in rows:
+        if item.is_fake:
+            assert item.pack == tmp_path / "face_swap"  # the head that left its family out
+        elif item.group in val_real:
+            assert item.pack is None  # the shipped head never trained on these
+        else:
+            assert item.group in by_group[item.pack.name]
+    assert sum(not i.is_fake for i in rows) == len(
+        [f for f in files if f.fold == "real" and f.entry.kind == "video"])
+
+
+def test_no_cross_fitting_when_real_folds_is_zero():
+    rng = np.random.default_rng(5)
+    files = files_for(rng, [(f"r{i}", "real", "video", "", f"r{i}") for i in range(6)], {})
+    cfg = deep.load_config(CONFIG).model_copy(update={"real_folds": 0})
+    assert deep.real_cross_fit(files, set(), cfg) == {}
+
+
+def test_degraded_copies_are_trained_on_but_never_measured(tmp_path):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(6)
+    spec = []
+    for i in range(6):
+        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
+                 (f"swr{i}", "real", "video", "", f"pair{i}"),
+                 (f"ls{i}", "fake", "video", "lip_sync", f"ls{i}"),
+                 (f"r{i}", "real", "video", "", f"r{i}")]
+    clean = files_for(rng, spec, {"face_swap": 3.0, "lip_sync": 3.0})
+    copies = [replace(f, x=f.x + rng.normal(0, 0.1, f.x.shape).astype(np.float32), augmented=True)
+              for f in clean]
+    cfg = deep.load_config(CONFIG).model_copy(update={
+        "families": {"face_swap": ["face_swap"], "lip_sync": ["lip_sync"]}, "real_folds": 2})
+    val_real = {"r0", "r1"}
+    plain, _, _ = deep.leave_one_out(clean, val_real, cfg)
+    figures, held_out, heads = deep.leave_one_out(clean + copies, val_real, cfg)
+    for fold in ("face_swap", "lip_sync"):  # the same files measured, not twice as many
+        assert (figures[fold]["fakes"], figures[fold]["reals"]) == (plain[fold]["fakes"], plain[fold]["reals"])
+    assert len(held_out) == sum(f.y for f in clean)
+    caught = deep.caught_beyond_reals(clean + copies, val_real, cfg, heads)
+    assert caught["fakes"] == 12 and caught["reals"] == 12
+    deep.write_eval_manifests(tmp_path, clean + copies, val_real, figures)
+    rows = (tmp_path / "calibration.csv").read_text().splitlines()[1:]
+    assert len(rows) == 12 + 2  # every fake video, the validation reals; no copy
+
+
+def test_a_degraded_crop_is_the_same_picture_softer_and_reproducible():
+    from engines.train.deep_features import degrade
+
+    rng = np.random.default_rng(7)
+    crop = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    a = degrade(crop, np.random.default_rng(1))
+    b = degrade(crop, np.random.default_rng(1))
+    assert a.shape == crop.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    # Noise loses its fine detail (downscale, JPEG); the mean picture stays.
+    assert np.abs(np.diff(a.astype(float), axis=1)).mean() < 0.5 * np.abs(np.diff(crop.astype(float), axis=1)).mean()
+    assert abs(a.mean() - crop.mean()) < 5
+
+
+def test_an_experiment_config_holds_only_what_it_changes_from_its_base(tmp_path):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"base: {CONFIG}\nname: deep-exp\nhead:\n  alpha: 3.0\n")
+    cfg, base = deep.load_config(experiment), deep.load_config(CONFIG)
+    assert cfg.name == "deep-exp" and cfg.head.alpha == 3.0
+    assert cfg.head.layers == base.head.layers  # merged key by key, not replaced
+    assert cfg.backbone == base.backbone
+    experiment.write_text(f"base: {CONFIG}\nhead:\n  alpah: 3.0\n")
+    with pytest.raises(Exception, match="alpah"):  # a misspelt key is refused, base or not
+        deep.load_config(experiment)
+    experiment.write_text("base: exp.yaml\n")
+    with pytest.raises(ValueError, match="loops"):
+        deep.load_config(experiment)

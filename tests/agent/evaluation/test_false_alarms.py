@@ -91,6 +91,8 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     result = json.loads(out.read_text())
     assert result["real"]["clips"] == 1 and result["fake"]["clips"] == 1
     assert result["real"]["alerts_at_threshold"] == 0
+    (nearest,) = result["real_clips_nearest"]  # the real clip and how high its score came
+    assert nearest["file"] == "clips/real.mp4" and 0.0 <= nearest["max_rolling"] <= 1.0
     # Operating points: each rate's threshold chosen the same way; a laxer rate never needs a
     # higher threshold, and the stored one is --target-per-hour's (0.1).
     points = result["operating_points"]
@@ -107,3 +109,46 @@ def test_calibrate_command_writes_the_alert_threshold_into_a_pack(tmp_path, real
     from agent.pipeline import FaceScorer
 
     assert FaceScorer(load_config(models={"spatial": str(pack), "temporal": None, "deep": None}).models).threshold == result["threshold"]
+
+
+def test_calibrate_scores_a_row_with_the_pack_its_manifest_names(tmp_path, real_clip):
+    """Cross-fitted calibration: a `pack` column makes that row's deep look come from that
+    head. Here the named head is made to call everything fake, so the real clip's scores show
+    which head judged it."""
+    from tests.support.packs import installed_deep_pack
+
+    shipped = installed_deep_pack()
+    biased = tmp_path / "folds" / "real-1"
+    shutil.copytree(shipped.folder, biased)
+    card = json.loads((biased / "card.json").read_text())
+    card["calibration"]["bias"] = 30.0
+    (biased / "card.json").write_text(json.dumps(card))
+    shutil.copy(real_clip.path, tmp_path / "real.mp4")
+    manifest = tmp_path / "calibration.csv"
+    manifest.write_text("path,label,pack\nreal.mp4,real,folds/real-1\n")
+    out = tmp_path / "cal.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "calibrate", "--manifest", str(manifest),
+         "--bootstrap-hours", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "VERITY_MODELS__DEEP": "deep-clip",
+             "VERITY_MODELS__DEEP_RULE": "deep"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["clips_by_pack"] == {"real/own pack": 1}
+    at_half = next(r for r in result["curve"] if r["threshold"] == 0.5)
+    assert at_half["observed_alerts"] >= 1  # the shipped head does not alert on this clip
+
+
+def test_a_manifest_pack_that_is_not_a_pack_is_named(tmp_path, real_clip):
+    shutil.copy(real_clip.path, tmp_path / "real.mp4")
+    manifest = tmp_path / "calibration.csv"
+    manifest.write_text("path,label,pack\nreal.mp4,real,folds/nowhere\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "calibrate", "--manifest", str(manifest)],
+        capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "VERITY_MODELS__DEEP": "deep-clip"},
+    )
+    assert done.returncode != 0
+    assert "nowhere" in done.stderr and "Traceback" not in done.stderr

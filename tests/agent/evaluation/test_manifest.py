@@ -163,3 +163,10 @@ def test_deep_config_split_holds_back_the_reals_the_deep_pack_never_saw(data_dir
     assert len({i.group for i in held_back}) == data["validation_real_groups"]
     # Files with a face (the card counts those): every held-back file but any faceless one.
     assert data["validation_real_files"] <= len(held_back) <= data["validation_real_files"] + 3
+
+
+def test_a_pack_column_names_a_folder_relative_to_the_csv(tmp_path):
+    csv = write(tmp_path, "path,label,pack\na.mp4,real,folds/real-1\nb.mp4,real,\n")
+    first, second = read_eval_manifest(csv)
+    assert first.pack == tmp_path / "folds" / "real-1"
+    assert second.pack is None  # blank: the configured model

@@ -98,17 +98,27 @@ def test_a_track_id_reused_by_the_next_file_gets_its_own_looks(deep_pack, real_c
     assert first.video_score != pytest.approx(second.video_score, abs=1e-3)
 
 
-def test_rule_gated_max_lets_the_spatial_model_raise_the_score_only_past_its_own_threshold(
+def test_rule_gated_max_with_no_gate_set_uses_the_spatial_cards_own_threshold(
         deep_pack, manipulated_clip):
     from engines.registry import resolve_pack as pack_of
 
     gate = pack_of("spatial-sbi").card.threshold
-    _, seen = run(manipulated_clip, deep="deep-clip", deep_rule="gated_max")
+    _, seen = run(manipulated_clip, deep="deep-clip", deep_rule="gated_max", spatial_gate=None)
     above = [s for _, s in seen if s.by_role["spatial"] >= gate]
     below = [s for _, s in seen if s.by_role["spatial"] < gate]
     assert above and below  # the self-blended half alarms the spatial model, the real half not
     assert all(s.fused == max(s.by_role["deep"], s.by_role["spatial"]) for s in above)
     assert all(s.fused == s.by_role["deep"] for s in below)
+
+
+def test_the_spatial_gate_can_be_set_above_what_the_spatial_model_reaches(deep_pack, manipulated_clip):
+    _, seen = run(manipulated_clip, deep="deep-clip", deep_rule="gated_max", spatial_gate=1.0)
+    top = max(s.by_role["spatial"] for _, s in seen)
+    assert top < 1.0  # the gate is never reached: the deep score decides every frame
+    assert all(s.fused == s.by_role["deep"] for _, s in seen)
+    _, seen = run(manipulated_clip, deep="deep-clip", deep_rule="gated_max", spatial_gate=0.05)
+    assert all(s.fused == max(s.by_role["deep"], s.by_role["spatial"]) for _, s in seen
+               if s.by_role["spatial"] >= 0.05)
 
 
 def test_live_streams_share_a_cpu_budget_new_and_rising_tracks_first(deep_pack, real_clip):
