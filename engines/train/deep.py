@@ -152,35 +152,13 @@ class DeepTrainConfig(_Strict):
 
 
 def load_config(path: Path) -> DeepTrainConfig:
-    """A typed config; `base: FILE` (relative to this one) takes every key from FILE and
-    this file's keys over them (mappings merged key by key), so an experiment holds only
-    what it changes."""
-    config = DeepTrainConfig.model_validate(_read_with_base(Path(path), ()))
+    """A typed config; `base: FILE` (engines.train.run_setup.read_config) lets an experiment
+    hold only what it changes."""
+    from engines.train.run_setup import read_config
+
+    config = DeepTrainConfig.model_validate(read_config(Path(path)))
     config.check()
     return config
-
-
-def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict:
-    import yaml
-
-    resolved = path.resolve()
-    if resolved in seen:
-        raise ValueError(f"{path}: `base` loops back to {resolved.name}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    base = raw.pop("base", None)
-    if base is None:
-        return raw
-    return _merged(_read_with_base(path.parent / str(base), (*seen, resolved)), raw)
-
-
-def _merged(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = (_merged(out[key], value) if isinstance(value, dict)
-                    and isinstance(out.get(key), dict) else value)
-    return out
 
 
 def config_error_text(exc: ValidationError) -> str:

@@ -21,11 +21,41 @@ log = logging.getLogger("verity.train")
 
 
 def load_config(path: Path, sections: tuple[str, ...]) -> dict:
-    """The YAML training config, with each named section present (empty when absent)."""
-    cfg = yaml.safe_load(Path(path).read_text())
+    """The YAML training config (its `base` merged in), with each named section present
+    (empty when absent)."""
+    cfg = read_config(Path(path))
     for key in sections:
         cfg.setdefault(key, {})
     return cfg
+
+
+def read_config(path: Path) -> dict:
+    """A training config as a dict. `base: FILE` (relative to this file) takes every key from
+    FILE, then this file's keys over them, mappings merged key by key: an experiment holds
+    only what it changes. Lists are replaced whole."""
+    return _read_with_base(Path(path), ())
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ValueError(f"{path}: `base` loops back to {resolved.name}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    return merged(_read_with_base(path.parent / str(base), (*seen, resolved)), raw)
+
+
+def merged(base: dict, override: dict) -> dict:
+    """`override` over `base`, mappings merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (merged(out[key], value) if isinstance(value, dict)
+                    and isinstance(out.get(key), dict) else value)
+    return out
 
 
 def seed_everything(seed: int, threads: int) -> None:
