@@ -133,6 +133,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     # so that only one extra backbone session is alive.
     ordered = sorted(reals + fakes, key=lambda i: str(i.pack or ""))
     pack_scorer: tuple[Path | None, FaceScorer] = (None, scorer)
+    packs_used: Counter = Counter()  # (label, which head) of every clip recorded
     for item in tqdm(ordered, desc="clips", unit="clip", file=sys.stderr):
         if not item.path.is_file():
             print(f"verity calibrate: skipping {item.rel}: no such file", file=sys.stderr)
@@ -144,8 +145,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
             clips.append(record_clip(item, config, detector, pack_scorer[1], args.max_seconds))
         except ValueError as exc:
             print(f"verity calibrate: skipping {item.rel}: {exc}", file=sys.stderr)
-    packs_used = Counter((i.label, "own pack" if i.pack else "configured")
-                         for i in ordered if i.path.is_file())
+            continue
+        packs_used[(item.label, "own pack" if item.pack else "configured")] += 1
     real_clips = [c for c in clips if c.label == "real"]
     fake_clips = [c for c in clips if c.label == "fake"]
     real_tracks = [t for c in real_clips for t in c.tracks]

@@ -32,6 +32,21 @@ def files_for(rng, spec: list[tuple[str, str, str, str, str]], shift: dict[str, 
     return out
 
 
+def paired_spec(n: int, *, lip_sync: bool = True, stills: bool = False) -> list[tuple]:
+    """n face swaps with their paired reals (group pair<i>), n real-only videos (r<i>), and
+    optionally n lip-sync fakes (ls<i>) and n real stills (s<i>)."""
+    spec = []
+    for i in range(n):
+        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
+                 (f"swr{i}", "real", "video", "", f"pair{i}")]
+        if lip_sync:
+            spec.append((f"ls{i}", "fake", "video", "lip_sync", f"ls{i}"))
+        spec.append((f"r{i}", "real", "video", "", f"r{i}"))
+        if stills:
+            spec.append((f"still{i}", "real", "image", "", f"s{i}"))
+    return spec
+
+
 def test_the_shipped_config_loads_and_unknown_keys_are_refused(tmp_path):
     cfg = deep.load_config(CONFIG)
     assert cfg.head.layers and set(cfg.head.layers) <= set(cfg.backbone.layers)
@@ -72,12 +87,7 @@ def test_row_weights_count_each_file_once_and_each_family_equally():
 
 def test_each_fold_is_measured_by_a_head_that_never_saw_its_groups():
     rng = np.random.default_rng(1)
-    spec = []
-    for i in range(6):
-        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
-                 (f"swr{i}", "real", "video", "", f"pair{i}")]
-        spec += [(f"ls{i}", "fake", "video", "lip_sync", f"ls{i}")]
-        spec += [(f"r{i}", "real", "video", "", f"r{i}")]
+    spec = paired_spec(6)
     # Swaps are separable only along feature 0 (shift +3); lip sync along the same axis (+3).
     files = files_for(rng, spec, {"face_swap": 3.0, "lip_sync": 3.0})
     cfg = deep.load_config(CONFIG)
@@ -147,12 +157,7 @@ def test_validation_reals_are_the_split_rules_real_only_validation_groups(data_d
 
 def test_every_training_real_video_is_cross_fitted_by_a_head_that_never_saw_its_group(tmp_path):
     rng = np.random.default_rng(4)
-    spec = []
-    for i in range(10):
-        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
-                 (f"swr{i}", "real", "video", "", f"pair{i}"),
-                 (f"r{i}", "real", "video", "", f"r{i}"),
-                 (f"still{i}", "real", "image", "", f"s{i}")]
+    spec = paired_spec(10, lip_sync=False, stills=True)
     files = files_for(rng, spec, {"face_swap": 3.0})
     cfg = deep.load_config(CONFIG).model_copy(update={
         "families": {"face_swap": ["face_swap"]}, "real_folds": 4})
@@ -194,12 +199,7 @@ def test_degraded_copies_are_trained_on_but_never_measured(tmp_path):
     from dataclasses import replace
 
     rng = np.random.default_rng(6)
-    spec = []
-    for i in range(6):
-        spec += [(f"sw{i}", "fake", "video", "face_swap", f"pair{i}"),
-                 (f"swr{i}", "real", "video", "", f"pair{i}"),
-                 (f"ls{i}", "fake", "video", "lip_sync", f"ls{i}"),
-                 (f"r{i}", "real", "video", "", f"r{i}")]
+    spec = paired_spec(6)
     clean = files_for(rng, spec, {"face_swap": 3.0, "lip_sync": 3.0})
     copies = [replace(f, x=f.x + rng.normal(0, 0.1, f.x.shape).astype(np.float32), augmented=True)
               for f in clean]
