@@ -86,6 +86,8 @@ def run_agent(config: VerityConfig, clip: DemoClip, copies: int, realtime: bool)
         reader_stats = [slot.reader.stats for slot in slots]
         lags = [lag for slot in slots for lag in slot.lags]
         scorer = agent.pipeline.scorer
+        followers = [slot.analyzer.follower for slot in slots]
+        observe_threads = agent.pipeline.observe_threads
     decoded = sum(s.decoded for s in reader_stats)
     latencies = []
     false_alerts = 0
@@ -116,6 +118,9 @@ def run_agent(config: VerityConfig, clip: DemoClip, copies: int, realtime: bool)
         "streams_with_false_alert": false_alerts,
         "inference_ms_per_face": round(1000 * scorer.inference_seconds / max(scorer.crops_scored, 1), 3),
         "deep": _deep_figures(scorer, result.stats, wall, copies),
+        "detections": {"full": sum(f.detections_run - f.quick_detections_run for f in followers),
+                       "quick": sum(f.quick_detections_run for f in followers)},
+        "observe_threads": observe_threads,
         "cpu_cores_used": round(cpu / wall, 2),
         "profile": _profile(stages, result.stats.frames_analysed, cpu),
         "peak_rss_mb": round(rss.peak, 1),

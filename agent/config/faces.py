@@ -42,6 +42,24 @@ class FacesConfig(BaseModel):
     detect_every: int = Field(
         3, ge=1, le=100, description="Run the detector on every k-th analysed frame; track between."
     )
+    full_detect_every: int = Field(
+        1, ge=1, le=100,
+        description="Where the detector has a quick pass (mediapipe with range both: its "
+        "short-range model alone), every k-th detection of a stream is a full one and the "
+        "others quick, while every followed face is near (quick_min_face); 1: always full.",
+    )
+    quick_min_face: float = Field(
+        0.18, gt=0, le=1,
+        description="A followed face whose box height is under this share of the frame's "
+        "longer side makes every detection of its stream a full one: MediaPipe's short range "
+        "lost faces below ~0.14 of it.",
+    )
+    threads: int = Field(
+        1, ge=1, le=16,
+        description="Threads that detect, track and align a round's frames (one frame per "
+        "stream) in parallel, each with its own detector instance; the models then score the "
+        "round's faces together.",
+    )
     max_faces: int = Field(16, ge=1, le=256, description="Faces scored per frame at most.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)

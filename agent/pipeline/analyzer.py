@@ -42,7 +42,9 @@ class StreamAnalyzer:
         self.config = config
         self.gate = gate or QualityGate(config.quality)
         self.follower = FaceFollower(detector, FaceTracker(config.tracker), align,
-                                     config.detect_every, config.max_faces)
+                                     config.detect_every, config.max_faces,
+                                     full_every=config.full_detect_every,
+                                     quick_min_face=config.quick_min_face)
         self.frames_seen = 0
         self.quality_seconds = 0.0
         self._segment: int | None = None

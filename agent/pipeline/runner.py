@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -25,6 +26,7 @@ from agent.pipeline.scorer import FaceScorer, FrameScore
 from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
 from agent.scoring.rolling import calibration_mismatch, changed_settings
 from engines.faces import FaceDetector, create_detector
+from engines.faces.detectors.pool import detector_pool
 from engines.ood import REASON as OOD_REASON
 from engines.registry import ModelPack
 
@@ -112,7 +114,16 @@ class Pipeline:
         self.keep_finished = keep_finished
         """Ended tracks remembered per stream (None: all; a long-running agent bounds it)."""
         self.scorer = scorer or FaceScorer(config.models)
-        self.detector = detector or create_detector(config.faces.detector)
+        # A caller's detector may not be thread-safe: with it, frames are observed one by one.
+        self.observe_threads = config.faces.threads if detector is None else 1
+        if detector is not None:
+            self.detector = detector
+        elif self.observe_threads > 1:
+            self.detector = detector_pool(lambda: create_detector(config.faces.detector),
+                                          self.observe_threads)
+        else:
+            self.detector = create_detector(config.faces.detector)
+        self._observers: ThreadPoolExecutor | None = None
         self.threshold = config.scoring.threshold or self.scorer.threshold
         if config.scoring.threshold is None:
             _warn_if_calibrated_otherwise(config, self.scorer.decision_pack)
@@ -233,6 +244,9 @@ class Pipeline:
                 slot.reader.stop()
                 if not slot.done:
                     self._close_slot(slot, reason)
+            if self._observers is not None:
+                self._observers.shutdown()
+                self._observers = None
         return self.stats
 
     def _collect_round(self) -> list[tuple[StreamSlot, Frame]]:
@@ -268,10 +282,7 @@ class Pipeline:
         self.stats.rounds += 1
         observations: list[tuple[StreamSlot, FaceObservation]] = []
         now = time.time()
-        for slot, frame in frames:
-            if self.frame_transform is not None:
-                frame.image = self.frame_transform(frame.image)
-            found, ended = slot.analyzer.observe(frame)
+        for (slot, frame), (found, ended) in zip(frames, self._observe_all(frames)):
             for track in ended:
                 self._end_track(slot, track.id, "track_lost")
             observations += [(slot, obs) for obs in found]
@@ -324,6 +335,22 @@ class Pipeline:
             )
             self.stats.rolling_s += time.perf_counter() - rolling_started
             self._emit(event)
+
+    def _observe(self, item: tuple[StreamSlot, Frame]) -> tuple[list[FaceObservation], list]:
+        slot, frame = item
+        if self.frame_transform is not None:
+            frame.image = self.frame_transform(frame.image)
+        return slot.analyzer.observe(frame)
+
+    def _observe_all(self, frames: list[tuple[StreamSlot, Frame]]) -> list:
+        """Each frame's faces and ended tracks, in order; across faces.threads threads (one
+        frame per stream in a round, and each stream's analyser is touched by one thread)."""
+        if self.observe_threads == 1 or len(frames) == 1:
+            return [self._observe(item) for item in frames]
+        if self._observers is None:
+            self._observers = ThreadPoolExecutor(self.observe_threads,
+                                                 thread_name_prefix="verity-faces")
+        return list(self._observers.map(self._observe, frames))
 
     def _emit(self, event: TrackEvent | None) -> None:
         if event is None:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from engines.faces.align import AlignSpec, align_faces
-from engines.faces.detectors.base import FaceDetector
+from engines.faces.detectors.base import FaceDetector, QuickDetector
 from engines.faces.tracker import FaceTracker, Track
 
 
@@ -33,14 +33,22 @@ class FaceFollower:
 
     def __init__(
         self, detector: FaceDetector, tracker: FaceTracker, align: AlignSpec, detect_every: int,
-        max_faces: int | None = None,
+        max_faces: int | None = None, *, full_every: int = 1, quick_min_face: float = 0.18,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
         self.align = align
         self.detect_every = max(1, detect_every)
         self.max_faces = max_faces
+        self.full_every = max(1, full_every)
+        """With a QuickDetector: every k-th detection is a full one, the others quick while
+        every followed face is near (1: always full)."""
+        self.quick_min_face = quick_min_face
+        """A face is near when its box's height is at least this share of the frame's longer
+        side (MediaPipe's short range pads the frame to a square and lost the test face below
+        ~0.14 of it)."""
         self.detections_run = 0
+        self.quick_detections_run = 0
         self._since_detection = 0
         self.seconds = {"detect": 0.0, "track": 0.0, "align": 0.0}
         """Time spent per stage (for profiles): detection, tracking (grey conversion, optical
@@ -54,7 +62,11 @@ class FaceFollower:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if self._since_detection == 0 or not self.tracker.tracks:
             detect_started = clock()
-            detections = self.detector.detect(image)
+            if self._quick_now(max(image.shape[:2])):
+                detections = self.detector.detect_quick(image)  # type: ignore[attr-defined]
+                self.quick_detections_run += 1
+            else:
+                detections = self.detector.detect(image)
             if self.max_faces is not None and len(detections) > self.max_faces:
                 detections = detections[np.argsort(-detections.interocular)[: self.max_faces]]
             self.seconds["detect"] += clock() - detect_started
@@ -76,6 +88,16 @@ class FaceFollower:
         self.seconds["align"] += clock() - align_started
         faces = [FollowedFace(t, t.box.copy(), k.copy(), c) for t, k, c in zip(live, keypoints, crops)]
         return faces, ended
+
+    def _quick_now(self, frame_side: int) -> bool:
+        """The quick pass, when allowed: not the periodic full detection (which finds new or
+        distant faces), and no followed face so small that the quick pass could lose it."""
+        if self.full_every == 1 or not isinstance(self.detector, QuickDetector):
+            return False
+        if self.detections_run % self.full_every == 0:
+            return False
+        least = self.quick_min_face * frame_side
+        return all(t.box[3] - t.box[1] >= least for t in self.tracker.tracks)
 
     def restart(self) -> list[Track]:
         """Continuity broke (a reconnection): every open track ends, detection runs next."""

@@ -20,3 +20,12 @@ class FaceDetector(Protocol):
     name: str
 
     def detect(self, image_bgr: np.ndarray) -> FaceDetections: ...
+
+
+@runtime_checkable
+class QuickDetector(FaceDetector, Protocol):
+    """A detector with a cheaper pass that finds near (large) faces only, e.g. MediaPipe's
+    short-range model where the full detector also runs its full-range one. The follower uses
+    it between full detections while every followed face is near."""
+
+    def detect_quick(self, image_bgr: np.ndarray) -> FaceDetections: ...
