@@ -232,6 +232,8 @@ def run_bench(
             "copies": copies,
             "analysis_fps_per_stream": config.ingest.analysis_fps,
             "detect_every": config.faces.detect_every,
+            "full_detect_every": config.faces.full_detect_every,
+            "faces_threads": config.faces.threads,
             "detector": config.faces.detector.model_dump(),
             "model": config.models.spatial,
             "temporal_model": config.models.temporal,

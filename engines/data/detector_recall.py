@@ -69,7 +69,7 @@ def followed_recall(entries, seconds: float, full_every: tuple[int, ...]) -> Non
     both = create_detector(MediaPipeDetectorConfig(range="both"))
     short = create_detector(MediaPipeDetectorConfig(range="short"))
     settings = {"full every detection": (both, 1), "short range only": (short, 1)}
-    settings.update({f"full every {k}th, quick between": (both, k) for k in full_every})
+    settings.update({f"full 1 in {k} detections, quick between": (both, k) for k in full_every})
     videos = [e for e in entries if e.kind == "video"]
     followed, total = collections.Counter(), collections.Counter()
     detect_s, quick = collections.Counter(), collections.Counter()
