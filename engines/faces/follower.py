@@ -47,6 +47,7 @@ class FaceFollower:
         """A face is near when its box's height is at least this share of the frame's longer
         side (MediaPipe's short range pads the frame to a square and lost the test face below
         ~0.14 of it)."""
+        self._has_quick = isinstance(detector, QuickDetector)  # a Protocol check: once, not per frame
         self.detections_run = 0
         self.quick_detections_run = 0
         self._since_detection = 0
@@ -92,7 +93,7 @@ class FaceFollower:
     def _quick_now(self, frame_side: int) -> bool:
         """The quick pass, when allowed: not the periodic full detection (which finds new or
         distant faces), and no followed face so small that the quick pass could lose it."""
-        if self.full_every == 1 or not isinstance(self.detector, QuickDetector):
+        if self.full_every == 1 or not self._has_quick:
             return False
         if self.detections_run % self.full_every == 0:
             return False
