@@ -42,7 +42,7 @@ class FacesConfig(BaseModel):
     detect_every: int = Field(
         3, ge=1, le=100, description="Run the detector on every k-th analysed frame; track between."
     )
-    # 4: the same frames followed as full detection every time on ../shared/data's videos
+    # 4: the same frames followed as full detection every time on the project's face videos
     # (4622/4625 real, 2166/2173 fake), 40% less detector time
     # (`python -m engines.data.detector_recall --followed`).
     full_detect_every: int = Field(

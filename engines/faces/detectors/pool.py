@@ -4,8 +4,9 @@ ONNX Runtime release the GIL while they run)."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -25,12 +26,17 @@ class DetectorPool:
         for detector in detectors:
             self._free.put(detector)
 
-    def detect(self, image_bgr: np.ndarray) -> FaceDetections:
+    @contextlib.contextmanager
+    def _borrowed(self) -> Iterator[FaceDetector]:
         detector = self._free.get()
         try:
-            return detector.detect(image_bgr)
+            yield detector
         finally:
             self._free.put(detector)
+
+    def detect(self, image_bgr: np.ndarray) -> FaceDetections:
+        with self._borrowed() as detector:
+            return detector.detect(image_bgr)
 
     def close(self) -> None:
         for detector in self.detectors:
@@ -43,11 +49,8 @@ class QuickDetectorPool(DetectorPool):
     """A pool of detectors that have a quick pass (QuickDetector)."""
 
     def detect_quick(self, image_bgr: np.ndarray) -> FaceDetections:
-        detector = self._free.get()
-        try:
+        with self._borrowed() as detector:
             return detector.detect_quick(image_bgr)  # type: ignore[attr-defined]
-        finally:
-            self._free.put(detector)
 
 
 def detector_pool(create: Callable[[], FaceDetector], size: int) -> DetectorPool:
