@@ -126,6 +126,8 @@ class Agent:
             wait = 0.0 if self._flushed else self.config.alerts.shutdown_timeout_s
             self.sink.close(timeout=wait)
             self.sink = None
+        if self.pipeline is not None:
+            self.pipeline.close()
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None

@@ -74,7 +74,10 @@ def record_clip(item: EvalItem, config: VerityConfig, detector, scorer: FaceScor
         config.model_copy(update={"streams": [stream]}),
         detector=detector, scorer=scorer, on_observations=collect,
     )
-    pipeline.run()
+    try:
+        pipeline.run()
+    finally:
+        pipeline.close()
     if pipeline.failed_streams:
         raise ValueError(pipeline.failed_streams["calibrate"])
     duration = (max(first_last) - min(first_last) + 1.0 / config.ingest.analysis_fps) if first_last else 0.0

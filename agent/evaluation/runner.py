@@ -302,7 +302,10 @@ class Evaluator:
             config, detector=self.detector, scorer=self.scorer, on_observations=collect,
             frame_transform=transform,
         )
-        stats = pipeline.run()
+        try:
+            stats = pipeline.run()
+        finally:
+            pipeline.close()
         if pipeline.failed_streams:
             raise ValueError(pipeline.failed_streams["eval"])
         # A track that ever raised an alert is fake; otherwise its rolling verdict (as `score`).

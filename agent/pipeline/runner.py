@@ -116,6 +116,7 @@ class Pipeline:
         self.scorer = scorer or FaceScorer(config.models)
         # A caller's detector may not be thread-safe: with it, frames are observed one by one.
         self.observe_threads = config.faces.threads if detector is None else 1
+        self._owns_detector = detector is None
         if detector is not None:
             self.detector = detector
         elif self.observe_threads > 1:
@@ -391,6 +392,18 @@ class Pipeline:
             "rolling_score": self.stats.rolling_s,
             "publish": self.stats.publish_s,
         }
+
+    def close(self) -> None:
+        """Stop the observing threads and free the detectors this pipeline made (a caller's
+        detector stays the caller's). Call after run() has returned."""
+        if self._observers is not None:
+            self._observers.shutdown(wait=True)
+            self._observers = None
+        if self._owns_detector:
+            close = getattr(self.detector, "close", None)
+            if close is not None:
+                close()
+            self._owns_detector = False
 
     # -- results -----------------------------------------------------------------------------
     def track_states(self) -> dict[str, list[TrackState]]:

@@ -190,7 +190,10 @@ def score_video(
     pipeline = Pipeline(
         config, listeners=[AlertTimes()], detector=detector, scorer=scorer, on_observations=collect_reasons
     )
-    stats = pipeline.run()
+    try:
+        stats = pipeline.run()
+    finally:
+        pipeline.close()
     if pipeline.failed_streams:
         raise ValueError(pipeline.failed_streams["score"])
     tracks = []

@@ -53,3 +53,30 @@ def test_a_pool_of_quick_detectors_has_the_quick_pass():
     assert isinstance(pool, QuickDetector)
     pool.detect_quick(np.zeros((8, 8, 3), np.uint8))
     assert sum(d.calls for d in pool.detectors) == 1
+
+
+def test_a_pool_used_by_one_thread_at_a_time_builds_one_detector():
+    made = []
+
+    def create():
+        made.append(Recording())
+        return made[-1]
+
+    pool = detector_pool(create, 4)
+    for _ in range(10):
+        pool.detect(np.zeros((8, 8, 3), np.uint8))
+    assert len(made) == 1 and made[0].calls == 10
+
+
+def test_closing_a_pool_closes_every_detector_it_made():
+    closed = []
+
+    class Closable(Recording):
+        def close(self):
+            closed.append(self)
+
+    pool = detector_pool(Closable, 2)
+    with ThreadPoolExecutor(4) as workers:
+        list(workers.map(lambda _: pool.detect(np.zeros((8, 8, 3), np.uint8)), range(20)))
+    pool.close()
+    assert len(closed) == len(pool.detectors) >= 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -15,24 +16,42 @@ from engines.faces.types import FaceDetections
 
 
 class DetectorPool:
-    """Each call takes a free instance and gives it back: at most `size` detections at once."""
+    """Each call takes a free instance and gives it back: at most `size` detections at once.
 
-    def __init__(self, detectors: list[FaceDetector]) -> None:
-        if not detectors:
-            raise ValueError("a detector pool needs at least one detector")
-        self.name = detectors[0].name
-        self.detectors = list(detectors)
+    Instances are made when first needed (one at the start), so a pool sized for several
+    threads that only ever sees one frame at a time (an agent watching one stream) holds one
+    detector's models, not `size`."""
+
+    def __init__(self, create: Callable[[], FaceDetector], size: int,
+                 first: FaceDetector | None = None) -> None:
+        first = first if first is not None else create()
+        self.name = first.name
+        self.size = max(1, size)
+        self.detectors: list[FaceDetector] = [first]
+        self._create = create
+        self._grow_lock = threading.Lock()
         self._free: queue.SimpleQueue[FaceDetector] = queue.SimpleQueue()
-        for detector in detectors:
-            self._free.put(detector)
+        self._free.put(first)
 
     @contextlib.contextmanager
     def _borrowed(self) -> Iterator[FaceDetector]:
-        detector = self._free.get()
+        try:
+            detector = self._free.get_nowait()
+        except queue.Empty:
+            detector = self._grown() or self._free.get()
         try:
             yield detector
         finally:
             self._free.put(detector)
+
+    def _grown(self) -> FaceDetector | None:
+        """A new instance while the pool is below its size, else None (wait for a free one)."""
+        with self._grow_lock:
+            if len(self.detectors) >= self.size:
+                return None
+            detector = self._create()
+            self.detectors.append(detector)
+            return detector
 
     def detect(self, image_bgr: np.ndarray) -> FaceDetections:
         with self._borrowed() as detector:
@@ -54,7 +73,8 @@ class QuickDetectorPool(DetectorPool):
 
 
 def detector_pool(create: Callable[[], FaceDetector], size: int) -> DetectorPool:
-    """`size` detectors from `create`; a QuickDetector pool when they have a quick pass."""
-    detectors = [create() for _ in range(max(1, size))]
-    quick = all(isinstance(d, QuickDetector) for d in detectors)
-    return (QuickDetectorPool if quick else DetectorPool)(detectors)
+    """Up to `size` detectors from `create`; a QuickDetector pool when they have a quick pass
+    (every instance comes from one factory, so the first tells)."""
+    first = create()
+    kind = QuickDetectorPool if isinstance(first, QuickDetector) else DetectorPool
+    return kind(create, size, first)

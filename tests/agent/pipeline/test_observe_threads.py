@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from agent.config import load_config
 from agent.pipeline import Pipeline
+from engines.faces import FaceDetections
 from engines.faces.detectors.pool import DetectorPool
 
 
@@ -31,3 +35,34 @@ def test_two_threads_see_and_score_every_face_as_one_thread_does(real_clip):
     assert set(two) == {"s0", "s1", "s2"} and all(two[s] for s in two)
     for stream in one:
         assert sorted(two[stream]) == sorted(one[stream]), stream
+
+
+def test_one_stream_builds_one_detector_and_close_frees_it(real_clip):
+    config = load_config(streams=[{"url": str(real_clip.path), "id": "s0"}],
+                         faces={"threads": 2}, models={"deep": None})
+    pipeline = Pipeline(config)
+    stats = pipeline.run()
+    assert stats.frames_analysed > 0
+    assert isinstance(pipeline.detector, DetectorPool) and len(pipeline.detector.detectors) == 1
+    pipeline.close()
+    with pytest.raises(ValueError):  # MediaPipe's graph is gone: its memory is given back
+        pipeline.detector.detect(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_close_leaves_a_callers_detector_open(real_clip):
+    class Caller:
+        name = "caller"
+        closed = False
+
+        def detect(self, image):
+            return FaceDetections.empty()
+
+        def close(self):
+            self.closed = True
+
+    detector = Caller()
+    config = load_config(streams=[{"url": str(real_clip.path), "id": "s0"}], models={"deep": None})
+    pipeline = Pipeline(config, detector=detector)
+    pipeline.run()
+    pipeline.close()
+    assert not detector.closed
