@@ -20,10 +20,15 @@ from engines.manifest import ManifestEntry, Split, split_by_group
 log = logging.getLogger("verity.train")
 
 
-def load_config(path: Path, sections: tuple[str, ...]) -> dict:
-    """The YAML training config (its `base` merged in), with each named section present
-    (empty when absent)."""
+def load_config(path: Path, sections: tuple[str, ...], schema=None) -> dict:
+    """The YAML training config (its `base` merged in), checked against `schema` (an
+    engines.train.recipes schema: ValueError naming every bad key), with each named section
+    present (empty when absent)."""
     cfg = read_config(Path(path))
+    if schema is not None:
+        from engines.train.recipes import check_recipe
+
+        check_recipe(cfg, schema)
     for key in sections:
         cfg.setdefault(key, {})
     return cfg

@@ -33,7 +33,11 @@ DEFAULT_CACHE = Path(".cache/faces")
 
 
 def load_config(path: Path) -> dict:
-    return run_setup.load_config(path, ("input", "faces", "sbi", "augment", "model", "train"))
+    """The config as a mapping, checked against its schema (engines.train.recipes) first."""
+    from engines.train.recipes import SpatialRecipe
+
+    return run_setup.load_config(path, ("input", "faces", "sbi", "augment", "model", "train"),
+                                 SpatialRecipe)
 
 
 def _specs(cfg: dict):

@@ -44,8 +44,12 @@ class RefitError(ValueError):
 
 
 def load_config(path: Path) -> dict:
+    """The config as a mapping, checked against its schema (engines.train.recipes) first."""
+    from engines.train.recipes import TemporalRecipe
+
     return run_setup.load_config(
-        path, ("split", "input", "clips", "fakes", "sbi", "augment", "model", "train", "eval"))
+        path, ("split", "input", "clips", "fakes", "sbi", "augment", "model", "train", "eval"),
+        TemporalRecipe)
 
 
 def target_spec(cfg: dict):
