@@ -105,6 +105,25 @@ class BackboneSpec(BaseModel):
         description="Readable layer name -> graph tensor (N, tokens, width) the head may read.")
 
 
+class SpatialFusion(BaseModel):
+    """A deep pack's joint decision with the always-on spatial model (`models.deep_rule:
+    fused`): fused logit = deep / deep_scale + weight * spatial / spatial_scale, where deep is
+    the mean logit of a track's last deep looks and spatial the mean spatial logit of its
+    frames over the last `window_s` seconds; probability = `calibration` of the fused logit.
+    The scales are the standard deviations of each model's logits on the head's training real
+    crops, so `weight` weighs the two models in comparable units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spatial_pack: str = Field(description="name@version of the spatial pack it was fitted with.")
+    weight: float = Field(gt=0)
+    deep_scale: float = Field(gt=0)
+    spatial_scale: float = Field(gt=0)
+    window_s: float = Field(gt=0)
+    calibration: Calibration
+    fitted_on: str = ""
+
+
 FUSION_RULES = ("gated_max", "max", "logistic")
 """How a temporal pack's card (training.fusion.rule) combines it with the spatial model; the
 agent (agent.scoring.fusion.Fusion) and the temporal trainer implement each (the max rules
@@ -129,6 +148,8 @@ class ModelCard(BaseModel):
     ood: OODSpec | None = Field(None, description="Out-of-distribution check, when shipped.")
     backbone: BackboneSpec | None = Field(
         None, description="Deep packs: the installed backbone the ONNX head reads (engines.backbone).")
+    spatial_fusion: SpatialFusion | None = Field(
+        None, description="Deep packs: the joint decision with the spatial model, when fitted.")
     training: dict[str, Any] = Field(default_factory=dict, description="Data, recipe, config.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Measured, with protocol.")
 

@@ -132,6 +132,7 @@ def portraits_command(args: argparse.Namespace) -> int:
     except PackError as exc:
         raise CommandError(str(exc)) from None
     alarms = 0
+    judges = []  # (label, logits of crops, crop, calibration, threshold)
     for pack in packs:
         if pack.card.input.frames != 1:
             print(f"{pack.id}: skipped (sequence model: photos have no window)")
@@ -143,13 +144,27 @@ def portraits_command(args: argparse.Namespace) -> int:
         except BackboneError as exc:
             raise CommandError(f"{pack.id}: {exc}") from None
         batch = 1 if card.backbone else 64  # an INT8 backbone scales activations per call
-        result = real_portraits(lambda crops, s=session, b=batch: session_logits(s, crops, b),
-                                card.input.align,
-                                card.calibration.temperature, card.calibration.bias, threshold)
+        judges.append((pack.id, lambda crops, s=session, b=batch: session_logits(s, crops, b),
+                       card.input.align, card.calibration, threshold))
+    models = config.models
+    if not args.pack and models.deep and models.deep_rule == "fused" and not models.stills:
+        # How the agent judges a photo by default: the deep look fused with the spatial model.
+        from agent.pipeline.scorer import FaceScorer
+
+        try:
+            scorer = FaceScorer(models)
+        except PackError as exc:
+            raise CommandError(str(exc)) from None
+        judges.append((f"{scorer.deep_pack.id} fused with {scorer.spatial_pack.id} "
+                       "(deep_rule fused: how the agent judges a photo)",
+                       scorer.fused_still_logits, scorer.still_align_spec,
+                       scorer.deep_pack.card.spatial_fusion.calibration, scorer.still_threshold))
+    for label, logits, spec, calibration, threshold in judges:
+        result = real_portraits(logits, spec, calibration.temperature, calibration.bias, threshold)
         if not result["faces"]:
             raise CommandError("no portrait photo found: skimage, matplotlib or insightface "
                                "must be installed", code=1)
-        print(f"{pack.id}: threshold {threshold:.4f}")
+        print(f"{label}: threshold {threshold:.4f}")
         for row in result["faces"]:
             flag = "  FALSE ALARM" if max(row["p_native"], row["p_still"]) >= threshold else ""
             print(f"  {row['image']:26} eye {row['eye_px']:5.1f} px  p {row['p_native']:.3f} "

@@ -42,9 +42,13 @@ class ModelsConfig(BaseModel):
         "track's score by deep_rule; it also judges stills unless `stills` names a pack. null: "
         "the spatial (and temporal) models decide alone.",
     )
-    deep_rule: Literal["deep", "gated_max", "max"] = Field(
-        "gated_max",
-        description="deep: a frame's probability is its track's deep score (the other models "
+    deep_rule: Literal["fused", "deep", "gated_max", "max"] = Field(
+        "fused",
+        description="fused: the deep card's joint decision with the spatial model (its "
+        "spatial_fusion: the mean logit of the track's last looks and the mean spatial logit "
+        "of its last seconds, weighted, calibrated; needs the spatial pack it was fitted with), "
+        "raised to the frame's spatial probability where that reaches spatial_gate; "
+        "deep: a frame's probability is its track's deep score (the other models "
         "still run and are reported); gated_max: raised to the spatial model's probability "
         "where that reaches the spatial card's own threshold; max: the larger of the deep score "
         "and the spatial/temporal fusion. The deep card's alert threshold was calibrated with "
@@ -52,7 +56,7 @@ class ModelsConfig(BaseModel):
     )
     spatial_gate: float | None = Field(
         0.86, gt=0, le=1,
-        description="Under deep_rule gated_max: the spatial probability at which the spatial "
+        description="Under deep_rule fused and gated_max: the spatial probability at which the spatial "
         "model raises a frame's score (it alarms on blending boundaries). 0.86 sits above every "
         "real face's score measured (highest 0.853 on one frame, 0.80 held for half a second, "
         "over 141 real tracks; its card's own threshold, 0.78, let a real face through and "

@@ -18,7 +18,10 @@ stream time, every `deep_rising_every_s` while the track's rolling score is at o
 `deep_escalate_at`. The calibrated probability of the mean logit of the track's last
 `deep_window` looks is held for the track's frames in between and, by `deep_rule`, is the
 frame's probability (`deep`), is raised by the spatial/temporal fusion (`max`), or is raised
-by the spatial probability where that reaches the spatial card's threshold (`gated_max`). It
+by the spatial probability where that reaches the spatial card's threshold (`gated_max`);
+under `fused`, the mean logit of those looks and the mean spatial logit of the track's last
+seconds are weighted and calibrated as the deep card's `spatial_fusion` says, and raised to
+the frame's spatial probability where that reaches `spatial_gate` (as under `gated_max`). It
 runs one face per call: its INT8 backbone scales activations per call, so a batched face's
 score would depend on its neighbours.
 
@@ -40,7 +43,7 @@ import numpy as np
 from agent.config import ModelsConfig
 from agent.scoring.fusion import Fusion, calibrate
 from engines.backbone import BackboneError, locate
-from engines.faces.align import AlignSpec, align_faces
+from engines.faces.align import AlignSpec, align_faces, recrop
 from engines.ood import OODStats
 from engines.registry import ModelPack, PackError, resolve_pack
 from engines.runtime import Engine, create_engine
@@ -48,6 +51,7 @@ from engines.runtime import Engine, create_engine
 log = logging.getLogger("agent.pipeline")
 
 TrackKey = tuple[str, int]  # (stream id, track id)
+FRAMES_WITHOUT_CLOCK = 50  # the fused rule's spatial window when frames carry no stream time
 
 
 def _alert_threshold(pack: ModelPack) -> float:
@@ -146,7 +150,11 @@ class FaceScorer:
                 self.deep = self._engine(self.deep_pack)
             except BackboneError as exc:
                 raise PackError(f"models.deep: {exc}") from exc
+            self._check_deep_fusion()
         self._looks: dict[TrackKey, _DeepLooks] = {}
+        self._recent_spatial: dict[TrackKey, collections.deque] = {}
+        """Per track, (stream time, spatial logit) of its latest frames: the fused rule's
+        spatial side."""
         self.deep_looks = 0
         self.deep_seconds = 0.0
         self.deep_deferred = 0
@@ -205,6 +213,23 @@ class FaceScorer:
                 f"{self.spatial_pack.id}; refit it (verity train temporal --spatial-pack "
                 f"{self.config.spatial}) or set models.temporal: null (spatial only)"
             )
+
+    def _check_deep_fusion(self) -> None:
+        """deep_rule fused needs the deep card's fusion, fitted with this spatial model."""
+        if self.config.deep_rule != "fused":
+            return
+        fusion = self.deep_pack.card.spatial_fusion
+        if fusion is None:
+            raise PackError(
+                f"models.deep_rule: fused, but deep pack {self.deep_pack.id} has no "
+                "spatial_fusion in its card; retrain it with a spatial_fusion section or set "
+                "models.deep_rule: gated_max")
+        if fusion.spatial_pack != self.spatial_pack.id:
+            raise PackError(
+                f"models.deep_rule: fused: deep pack {self.deep_pack.id}'s fusion was fitted with "
+                f"{fusion.spatial_pack}, not {self.spatial_pack.id}; set models.spatial: "
+                f"{fusion.spatial_pack.split('@')[0]}, retrain the deep pack with this spatial "
+                "pack, or set models.deep_rule: gated_max")
 
     def _load(self, name: str, setting: str, expect_role: str | None = None) -> ModelPack:
         role = expect_role or setting
@@ -317,6 +342,8 @@ class FaceScorer:
         cropped with `still_align_spec`: the stills model's when configured, else the deep
         model's (it has no out-of-distribution check), else the spatial model's."""
         if self.stills is None and self.deep is not None:
+            if self.config.deep_rule == "fused":
+                return self._fused_still(crops), np.zeros(len(crops), bool)
             return self.deep_probabilities(crops), np.zeros(len(crops), bool)
         if self.stills is None:
             return self.spatial_judgements(crops)
@@ -336,6 +363,19 @@ class FaceScorer:
         self.inference_seconds += time.perf_counter() - started
         self.crops_scored += len(crops)
         return calibrate(logits, self.stills_pack.card.calibration), flags
+
+    def _fused_still(self, crops: np.ndarray) -> np.ndarray:
+        return calibrate(self.fused_still_logits(crops), self.deep_pack.card.spatial_fusion.calibration)
+
+    def fused_still_logits(self, crops: np.ndarray) -> np.ndarray:
+        """Stills under deep_rule fused (crops aligned with `still_align_spec`): each one's deep
+        look and the spatial model's logit on its own crop cut from the deep crop (a still has
+        no track to average over), weighted as the deep card's spatial_fusion says."""
+        fusion = self.deep_pack.card.spatial_fusion
+        deep = self.deep_logits(crops)
+        spatial = self.spatial_logits(recrop(crops, self.deep_pack.card.input.align,
+                                             self.align_spec)) if len(crops) else deep
+        return deep / fusion.deep_scale + fusion.weight * spatial / fusion.spatial_scale
 
     def still_logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits of the model that judges stills (see `still_role`), for explanations."""
@@ -408,9 +448,9 @@ class FaceScorer:
             looks.probability = float(calibrate(np.array([np.mean(looks.logits)]),
                                                 self.deep_pack.card.calibration)[0])
         for i, key in enumerate(keys):
-            held = self._looks[key].probability
-            scores[i].by_role["deep"] = held
-            scores[i].fused = self._join_deep(held, scores[i])
+            looks = self._looks[key]
+            scores[i].by_role["deep"] = looks.probability
+            scores[i].fused = self._join_deep(looks, key, scores[i])
 
     def _look_priority(self, key: TrackKey, rolling: float | None) -> tuple:
         """New tracks first (a face with no deep score has no decision), then rising scores,
@@ -421,12 +461,24 @@ class FaceScorer:
         rising = rolling is not None and rolling >= self.config.deep_escalate_at
         return (1 if rising else 2, looks.wall)
 
-    def _join_deep(self, deep: float, score: FrameScore) -> float:
-        """The frame's probability under `deep_rule`: the deep score alone (`deep`), raised to
-        the spatial/temporal fusion (`max`), or raised to the spatial probability only where
-        that reaches `models.spatial_gate` (`gated_max`; by default the spatial card's own
-        per-frame threshold: the always-on model overrides only when it alarms)."""
+    def _join_deep(self, looks: _DeepLooks, key: TrackKey, score: FrameScore) -> float:
+        """The frame's probability under `deep_rule`: the deep card's joint decision with the
+        spatial model (`fused`), the deep score alone (`deep`), raised to the spatial/temporal
+        fusion (`max`), or raised to the spatial probability only where that reaches
+        `models.spatial_gate` (`gated_max`; by default the spatial card's own per-frame
+        threshold: the always-on model overrides only when it alarms)."""
         rule = self.config.deep_rule
+        deep = looks.probability
+        if rule == "fused":
+            fusion = self.deep_pack.card.spatial_fusion
+            spatial = float(np.mean([logit for _, logit in self._recent_spatial[key]]))
+            fused = float(calibrate(np.array([float(np.mean(looks.logits)) / fusion.deep_scale
+                                              + fusion.weight * spatial / fusion.spatial_scale]),
+                                    fusion.calibration)[0])
+            # The weighted sum dilutes a sure spatial alarm: where the frame's spatial
+            # probability reaches the gate (above every real face measured), it still counts.
+            now = score.by_role["spatial"]
+            return max(fused, now) if now >= self.spatial_gate else fused
         if rule == "deep":
             return deep
         if rule == "max":
@@ -470,6 +522,8 @@ class FaceScorer:
                 score.ood_distance = float(distance)
                 score.out_of_distribution = bool(distance > self.ood.threshold)
         self._temporal_score(keys, crops, frames, keypoints, rolling, steps, logits, spatial, scores)
+        if self.deep is not None and self.config.deep_rule == "fused":
+            self._remember_spatial(keys, logits, times)
         if self.deep is not None and keys:
             self._deep_score(keys, frames, keypoints, rolling, times, scores, live)
         return scores
@@ -526,7 +580,25 @@ class FaceScorer:
                 window.temporal_logit,
             )
 
+    def _remember_spatial(self, keys: list[TrackKey], logits: np.ndarray,
+                          times: list[float] | None) -> None:
+        """Each track's spatial logits over the fusion's last window_s seconds of stream time
+        (without stream times: its last FRAMES_WITHOUT_CLOCK frames)."""
+        window = self.deep_pack.card.spatial_fusion.window_s
+        for i, key in enumerate(keys):
+            recent = self._recent_spatial.get(key)
+            if recent is None:
+                recent = self._recent_spatial[key] = collections.deque(
+                    maxlen=None if times else FRAMES_WITHOUT_CLOCK)
+            t = times[i] if times else 0.0
+            if recent and t < recent[-1][0]:  # stream time restarted: a new stream
+                recent.clear()
+            recent.append((t, float(logits[i])))
+            while times and recent[0][0] < t - window:
+                recent.popleft()
+
     def forget(self, key: TrackKey) -> None:
-        """The track ended: drop its window and its deep looks."""
+        """The track ended: drop its window, its deep looks and its recent spatial logits."""
         self._windows.pop(key, None)
         self._looks.pop(key, None)
+        self._recent_spatial.pop(key, None)

@@ -59,6 +59,22 @@ def similarity_from_points(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.array([[a, -b, tx], [b, a, ty]], np.float32)
 
 
+def recrop_matrix(outer: AlignSpec, inner: AlignSpec) -> np.ndarray:
+    """2x3 matrix from one aligned crop's pixels to another crop's of the same face: how a
+    model's crop is cut from a wider crop another model was given."""
+    return similarity_from_points(outer.destination_points(), inner.destination_points())
+
+
+def recrop(crops: np.ndarray, outer: AlignSpec, inner: AlignSpec) -> np.ndarray:
+    """`inner` crops (N, size, size, 3) cut from `outer` crops of the same faces."""
+    matrix = recrop_matrix(outer, inner)
+    out = np.empty((len(crops), inner.size, inner.size, crops.shape[-1]), crops.dtype)
+    for i, crop in enumerate(crops):
+        out[i] = cv2.warpAffine(crop, matrix, (inner.size, inner.size), flags=cv2.INTER_AREA,
+                                borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 def alignment_matrix(keypoints: np.ndarray, spec: AlignSpec) -> np.ndarray:
     """2x3 matrix taking image pixels to the spec's crop, from one face's 4 keypoints."""
     return similarity_from_points(keypoints, spec.destination_points())

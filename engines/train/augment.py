@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engines.faces.align import AlignSpec, similarity_from_points
+from engines.faces.align import AlignSpec, recrop_matrix, similarity_from_points
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class AugmentConfig:
 
 def crop_matrix(loose: AlignSpec, target: AlignSpec) -> np.ndarray:
     """2x3 matrix from a loose crop's pixels to the target crop's pixels (same face frame)."""
-    return similarity_from_points(loose.destination_points(), target.destination_points())
+    return recrop_matrix(loose, target)
 
 
 def center_crop(images: np.ndarray, loose: AlignSpec, target: AlignSpec) -> np.ndarray:

@@ -48,6 +48,8 @@ from engines.registry import (
     Calibration,
     InputSpec,
     ModelCard,
+    ModelPack,
+    SpatialFusion,
     write_card,
 )
 from engines.train.deep_head import TOKENS, HeadLayout, export_head
@@ -108,6 +110,17 @@ class SplitSection(_Strict):
     seed: int = 0
 
 
+class SpatialFusionSection(_Strict):
+    """The deep score fused with the always-on spatial model (engines.train.deep_fusion)."""
+
+    pack: str = Field(description="Spatial pack (shipped name or folder) it is fitted with; "
+                      "the agent refuses the fusion with any other.")
+    weight: float = Field(gt=0, le=10, description="The spatial logit's weight, both logits in "
+                          "units of their spread on training real crops.")
+    window_s: float = Field(5.0, gt=0, description="At run time, the spatial logit is the "
+                            "mean over a track's last window_s seconds of frames.")
+
+
 class DeepTrainConfig(_Strict):
     name: str
     version: str
@@ -132,6 +145,9 @@ class DeepTrainConfig(_Strict):
                                   "real and fake alike (engines.train.deep_features.degrade: "
                                   "downscaled, then JPEG), to training; measured files stay "
                                   "as they are.")
+    spatial_fusion: SpatialFusionSection | None = Field(
+        None, description="Fit the joint decision with the spatial model (its figures beside "
+        "the head's; `models.deep_rule: fused` in the agent); null: the head alone.")
     self_blends: bool = Field(False, description="Add one self-blend of every training real "
                               "crop (engines.synthesis.sbi) as one more fake family in training; "
                               "never a measured fold.")
@@ -340,6 +356,23 @@ def measured(files: list[FileFeatures]) -> list[FileFeatures]:
     return [f for f in files if not f.augmented]
 
 
+def fold_sets(files: list[FileFeatures], fold: str, val_real: set[str]
+              ) -> tuple[list[FileFeatures], list[FileFeatures], list[FileFeatures]] | None:
+    """(the fold's fake files, the rows a head without the fold trains on, the files it is
+    measured on: the fold's fakes, the validation reals and the left-out groups' reals of the
+    same kind); None when the fold has no file with a face."""
+    clean = measured(files)
+    fold_files = [f for f in clean if f.fold == fold]
+    if not fold_files:
+        return None
+    excluded = {f.entry.group for f in fold_files}
+    train = [f for f in files if f.entry.group not in excluded and f.entry.group not in val_real]
+    kinds = {f.entry.kind for f in fold_files}
+    test = fold_files + [f for f in clean if f.fold == "real" and f.entry.kind in kinds
+                         and (f.entry.group in val_real or f.entry.group in excluded)]
+    return fold_files, train, test
+
+
 def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainConfig,
                   fold_dir: Path | None = None, layout: HeadLayout | None = None
                   ) -> tuple[dict, dict[str, np.ndarray], dict[str, Head]]:
@@ -349,20 +382,16 @@ def leave_one_out(files: list[FileFeatures], val_real: set[str], cfg: DeepTrainC
     figures: dict[str, dict] = {}
     held_out_logits: dict[str, np.ndarray] = {}
     heads: dict[str, Head] = {}
-    clean = measured(files)
     for fold in cfg.families:
-        fold_files = [f for f in clean if f.fold == fold]
-        if not fold_files:
+        sets = fold_sets(files, fold, val_real)
+        if sets is None:
             log.warning("fold %s: no files with faces in the manifest; skipped", fold)
             continue
-        excluded = {f.entry.group for f in fold_files}
-        train = [f for f in files if f.entry.group not in excluded and f.entry.group not in val_real]
+        fold_files, train, test = sets
+        kinds = {f.entry.kind for f in fold_files}
         started = time.time()
         head = fit_head(train, cfg.head, cfg.seed)
         heads[fold] = head
-        kinds = {f.entry.kind for f in fold_files}
-        test = fold_files + [f for f in clean if f.fold == "real" and f.entry.kind in kinds
-                             and (f.entry.group in val_real or f.entry.group in excluded)]
         labels = [f.y for f in test]
         scores = [file_score(head.logits(f.x)) for f in test]
         fig = measure(labels, scores)
@@ -406,6 +435,80 @@ def real_cross_fit(files: list[FileFeatures], val_real: set[str], cfg: DeepTrain
     return folds
 
 
+# -- the joint decision with the spatial model ------------------------------------------------
+
+@dataclass
+class FusionData:
+    """The spatial pack a deep head is fused with, and its logit on every cached crop."""
+
+    pack: ModelPack
+    logits: dict[str, np.ndarray]
+    section: SpatialFusionSection
+
+
+def spatial_fusion_data(entries: list[ManifestEntry], cfg: DeepTrainConfig, cache: Path) -> FusionData:
+    from engines.registry import resolve_pack
+    from engines.train.deep_features import cache_spec
+    from engines.train.deep_fusion import spatial_logits
+
+    assert cfg.spatial_fusion is not None
+    pack = resolve_pack(cfg.spatial_fusion.pack)
+    outer = InputSpec(size=cfg.input.size, scale=cfg.input.scale, center_y=cfg.input.center_y)
+    started = time.time()
+    logits = spatial_logits(pack, outer, entries, cache_spec(cfg.as_cache_dict()), cache)
+    log.info("spatial logits (%s) of %d files' crops (%.0f s)", pack.id, len(logits),
+             time.time() - started)
+    return FusionData(pack, logits, cfg.spatial_fusion)
+
+
+def head_scales(head: Head, train: list[FileFeatures], data: FusionData) -> tuple[float, float]:
+    """The head's and the spatial model's logit spread on the head's training real crops."""
+    from engines.train.deep_fusion import scales
+
+    reals = [f for f in measured(train) if f.fold == "real"]
+    return scales([head.logits(f.x) for f in reals], [data.logits[f.entry.rel] for f in reals])
+
+
+def fused_logits(head: Head, f: FileFeatures, data: FusionData, head_scale: tuple[float, float]
+                 ) -> np.ndarray:
+    from engines.train.deep_fusion import fused
+
+    return fused(head.logits(f.x), data.logits[f.entry.rel], data.section.weight, *head_scale)
+
+
+def fused_leave_one_out(files: list[FileFeatures], val_real: set[str], heads: dict[str, Head],
+                        data: FusionData, figures: dict) -> dict[str, np.ndarray]:
+    """Per fold, its head fused with the spatial model (scales from its own training reals),
+    measured on the same files as the head alone: figures[fold]["fused"], and the spatial
+    model alone beside it (it never saw a real fake): figures[fold]["spatial_alone"].
+    Returns {rel: held-out fake fused crop logits}."""
+    held: dict[str, np.ndarray] = {}
+    for fold, head in heads.items():
+        fold_files, train, test = fold_sets(files, fold, val_real)
+        head_scale = head_scales(head, train, data)
+        labels = [f.y for f in test]
+        fig = measure(labels, [file_score(fused_logits(head, f, data, head_scale)) for f in test])
+        fig.update(deep_scale=head_scale[0], spatial_scale=head_scale[1])
+        figures[fold]["fused"] = fig
+        figures[fold]["spatial_alone"] = measure(
+            labels, [file_score(data.logits[f.entry.rel]) for f in test])
+        for f in fold_files:
+            held[f.entry.rel] = fused_logits(head, f, data, head_scale)
+        log.info("left out %-24s fused AUC %.3f (head alone %.3f, spatial alone %.3f)", fold,
+                 fig["auc"], figures[fold]["auc"], figures[fold]["spatial_alone"]["auc"])
+    return held
+
+
+def spatial_fusion_card(data: FusionData, head_scale: tuple[float, float],
+                        calibration: Calibration) -> SpatialFusion:
+    return SpatialFusion(
+        spatial_pack=data.pack.id, weight=data.section.weight, deep_scale=head_scale[0],
+        spatial_scale=head_scale[1], window_s=data.section.window_s, calibration=calibration,
+        fitted_on=(f"{data.pack.id}'s logits on the deep crops' centres (engines.train."
+                   "deep_fusion); scales: each model's logit spread on this head's training "
+                   "real crops"))
+
+
 def platt(logits_real: list[np.ndarray], logits_fake: list[np.ndarray]) -> Calibration:
     """Temperature and bias from per-file-balanced frame logits."""
     from sklearn.linear_model import LogisticRegression
@@ -433,14 +536,16 @@ def frame_threshold(real_probabilities: np.ndarray, fpr: float) -> float:
 
 def export_pack(folder: Path, cfg: DeepTrainConfig, layout: HeadLayout, head: Head,
                 calibration: Calibration, threshold: float, threshold_note: str,
-                training: dict, metrics_block: dict, version: str | None = None) -> Path:
+                training: dict, metrics_block: dict, version: str | None = None,
+                spatial_fusion: SpatialFusion | None = None) -> Path:
     width = len(head.mean) // (len(layout.layers) * len(layout.tokens))
     export_head(folder / "head.onnx", layout, head.layers, head.mean, head.std, width)
     card = ModelCard(
         name=cfg.name, version=version or cfg.version, role="deep", onnx="head.onnx",
         input=InputSpec(size=cfg.input.size, scale=cfg.input.scale, center_y=cfg.input.center_y),
         calibration=calibration, threshold=threshold, threshold_note=threshold_note,
-        backbone=cfg.backbone, training=training, metrics=metrics_block,
+        backbone=cfg.backbone, spatial_fusion=spatial_fusion, training=training,
+        metrics=metrics_block,
     )
     write_card(folder, card)
     return folder
@@ -643,6 +748,22 @@ def main(argv: list[str] | None = None) -> int:
         f"Platt scaling on frame logits: {len(val_reals)} validation real files (shipped head; "
         f"label 0) and {len(held_out)} fake files scored by the head that left their family out "
         "(label 1), each file weighted equally")
+    fusion_data = spatial_fusion_data(entries, cfg, args.cache) if cfg.spatial_fusion else None
+    spatial_fusion = None
+    fold_fusions: dict[str, SpatialFusion] = {}
+    if fusion_data is not None:
+        fused_held = fused_leave_one_out(files, val_real, fold_heads, fusion_data, figures)
+        head_scale = head_scales(head, train, fusion_data)
+        fused_calibration = platt([fused_logits(head, f, fusion_data, head_scale) for f in val_reals],
+                                  list(fused_held.values()))
+        fused_calibration.fitted_on = (
+            f"Platt scaling on fused frame logits: {len(val_reals)} validation real files "
+            f"(shipped head; label 0) and {len(fused_held)} fake files fused with the head that "
+            "left their family out (label 1), each file weighted equally")
+        spatial_fusion = spatial_fusion_card(fusion_data, head_scale, fused_calibration)
+        fold_fusions = {fold: spatial_fusion_card(
+            fusion_data, (figures[fold]["fused"]["deep_scale"], figures[fold]["fused"]["spatial_scale"]),
+            fused_calibration) for fold in fold_heads}
 
     def probability(z: np.ndarray) -> np.ndarray:
         return metrics.sigmoid(z / calibration.temperature + calibration.bias)
@@ -701,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"head that left their group out ({cfg.real_folds} folds)")}
     out = args.out or PACKS_DIR / cfg.name
     export_pack(out, cfg, layout, head, calibration, threshold, threshold_note, training,
-                metrics_block)
+                metrics_block, spatial_fusion=spatial_fusion)
     # The exported graph, as the agent runs it, against the head on stored features.
     from engines.data.cache import cache_file, load_cached
     from engines.train.deep_features import cache_spec
@@ -719,13 +840,21 @@ def main(argv: list[str] | None = None) -> int:
             export_pack(args.fold_packs / fold, cfg, layout, fold_head, calibration, threshold,
                         f"the shipped head's threshold ({threshold:.4f}), for comparison",
                         {**training, "left_out": fold}, {"leave_one_family_out": figures[fold]},
-                        version=f"{cfg.version}-without-{fold}")
+                        version=f"{cfg.version}-without-{fold}",
+                        spatial_fusion=fold_fusions.get(fold))
         real_folds = real_cross_fit(files, val_real, cfg)
         for name, (fold_head, groups) in real_folds.items():
+            fold_fusion = None
+            if spatial_fusion is not None and fusion_data is not None:
+                fold_train = [f for f in files
+                              if f.entry.group not in groups and f.entry.group not in val_real]
+                fold_fusion = spatial_fusion_card(
+                    fusion_data, head_scales(fold_head, fold_train, fusion_data),
+                    spatial_fusion.calibration)
             export_pack(args.fold_packs / name, cfg, layout, fold_head, calibration, threshold,
                         f"the shipped head's threshold ({threshold:.4f}), for comparison",
                         {**training, "left_out_groups": sorted(groups)}, {},
-                        version=f"{cfg.version}-{name}")
+                        version=f"{cfg.version}-{name}", spatial_fusion=fold_fusion)
         write_eval_manifests(args.fold_packs, files, val_real, figures,
                              {name: groups for name, (_, groups) in real_folds.items()})
         log.info("fold packs and their eval manifests in %s", args.fold_packs)
@@ -733,7 +862,8 @@ def main(argv: list[str] | None = None) -> int:
 
     write_deep_model_card(out, args.config)
     log.info("pack %s written in %.0f s: %s", cfg.name, time.time() - started,
-             ", ".join(f"{k} {v['auc']:.3f}" for k, v in figures.items()))
+             ", ".join(f"{k} {v['auc']:.3f}" + (f" (fused {v['fused']['auc']:.3f})" if "fused" in v else "")
+                       for k, v in figures.items()))
     return 0
 
 

@@ -36,8 +36,9 @@ def write_deep_model_card(folder: Path, config_path: Path) -> Path:
         "A head trained here on a frozen pretrained image backbone. The agent runs it per face "
         "track at a sampled rate (`models.deep_every_s`, one face per call: the INT8 backbone "
         "scales activations per call), averages the logits of a track's last looks "
-        "(`models.deep_window`), and that calibrated probability decides the track's rolling "
-        "score (`models.deep_rule`; README, Models).",
+        "(`models.deep_window`), and that mean, calibrated (or, under `models.deep_rule: "
+        "fused`, joined with the spatial model's as Calibration says), decides the track's "
+        "rolling score (README, Models).",
         "",
         "## Backbone",
         "",
@@ -65,15 +66,36 @@ def write_deep_model_card(folder: Path, config_path: Path) -> Path:
         "(nor any group holding it). Targets from the detection issue: video AUC >= "
         f"{TARGET_VIDEO:.2f} per family, stills >= {TARGET_STILL:.2f} on an unseen generator.",
         "",
-        "| left out | kind | fakes | reals | AUC (95% interval) | target | met | fake crops at threshold |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    fusion = card.get("spatial_fusion")
+    if fusion:
+        lines += [
+            f"With `models.deep_rule: fused` the agent decides on the head fused with the spatial "
+            f"model {fusion['spatial_pack']} (weight {fusion['weight']}; Calibration below): "
+            "the `fused` column, from the same heads on the same files, and the spatial model "
+            "alone (it never saw a real fake) beside it.",
+            "",
+            "| left out | kind | fakes | reals | head AUC (95% interval) | fused AUC (95% interval) "
+            "| spatial alone | target | met (fused) | fake crops at threshold |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+    else:
+        lines += [
+            "| left out | kind | fakes | reals | AUC (95% interval) | target | met | fake crops at threshold |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for fold, fig in lofo["folds"].items():
         target = TARGET_STILL if fig["kind"] == "image" else TARGET_VIDEO
         low, high = fig["auc_95"]
+        decided = fig["fused"]["auc"] if fusion and "fused" in fig else fig["auc"]
+        fused_cells = ""
+        if fusion and "fused" in fig:
+            f_low, f_high = fig["fused"]["auc_95"]
+            fused_cells = (f" {fig['fused']['auc']:.3f} ({f_low:.2f}-{f_high:.2f}) | "
+                           f"{fig['spatial_alone']['auc']:.3f} |")
         lines.append(
             f"| {fold} | {fig['kind']} | {fig['fakes']} | {fig['reals']} | {fig['auc']:.3f} "
-            f"({low:.2f}-{high:.2f}) | {target:.2f} | {'yes' if fig['auc'] >= target else 'no'} | "
+            f"({low:.2f}-{high:.2f}) |{fused_cells} {target:.2f} | {'yes' if decided >= target else 'no'} | "
             f"{fig.get('fake_crops_at_threshold', float('nan')):.2f} |")
     lines += ["", "Per method (same heads, same reals):", "",
               "| left out | method | fakes | AUC |", "| --- | --- | --- | --- |"]
@@ -96,6 +118,15 @@ def write_deep_model_card(folder: Path, config_path: Path) -> Path:
         f"{card['calibration']['temperature']:.4f}, bias {card['calibration']['bias']:.4f}.",
         f"- Per-crop threshold {card['threshold']:.4f}: {card['threshold_note']}.",
     ]
+    if fusion:
+        lines.append(f"- Fused decision (`models.deep_rule: fused`): logit = head / "
+                     f"{fusion['deep_scale']:.4f} + {fusion['weight']} x spatial / "
+                     f"{fusion['spatial_scale']:.4f} ({fusion['fitted_on']}); at run time the "
+                     f"head's logit is the mean of a track's last looks and the spatial one the "
+                     f"mean over its last {fusion['window_s']:g} s of frames. "
+                     f"{fusion['calibration']['fitted_on']}: temperature "
+                     f"{fusion['calibration']['temperature']:.4f}, bias "
+                     f"{fusion['calibration']['bias']:.4f}.")
     if check:
         lines.append(f"- Export check: the joined graph against the head on stored features, "
                      f"max logit difference {check['max_abs_logit_diff']:.4f} on "

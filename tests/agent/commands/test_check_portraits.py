@@ -29,3 +29,14 @@ def test_a_pack_that_calls_every_face_fake_fails_naming_the_photos(tmp_path, cap
     out = capsys.readouterr().out
     assert out.count("FALSE ALARM") >= 4 and "skimage astronaut" in out
     assert "temporal-sbi@" in out and "skipped" in out
+
+
+def test_photos_are_also_judged_as_the_agent_judges_them_under_the_fused_rule(capsys):
+    from tests.support.packs import installed_deep_pack
+
+    deep = installed_deep_pack()
+    assert main(["engines", "check-portraits"]) == 0
+    out = capsys.readouterr().out
+    fused = out.split(f"{deep.id} fused with ")[1]
+    assert "deep_rule fused" in fused.splitlines()[0]
+    assert "Tom_Hanks" in fused and "0 of " in fused and "FALSE ALARM" not in fused

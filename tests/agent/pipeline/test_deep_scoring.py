@@ -159,3 +159,97 @@ def test_a_file_gets_every_look_whatever_the_budget(deep_pack, real_clip):
     free, _ = run(real_clip, deep="deep-clip", deep_every_s=0.0, deep_cpu_share=None)
     tight, _ = run(real_clip, deep="deep-clip", deep_every_s=0.0, deep_cpu_share=1e-6)
     assert tight.scorer.deep_looks == free.scorer.deep_looks and tight.scorer.deep_deferred == 0
+
+
+def fused_copy(deep_pack, tmp_path, spatial_pack: str, window_s: float = 2.0):
+    """The shipped deep pack with a spatial_fusion of known values."""
+    import json
+    import shutil
+
+    folder = tmp_path / "fused-pack"
+    shutil.copytree(deep_pack.folder, folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["spatial_fusion"] = {
+        "spatial_pack": spatial_pack, "weight": 0.5, "deep_scale": 2.0, "spatial_scale": 1.5,
+        "window_s": window_s, "calibration": {"temperature": 1.3, "bias": -0.2}}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_rule_fused_weighs_the_looks_and_the_tracks_recent_spatial_logits_as_the_card_says(
+        deep_pack, manipulated_clip, tmp_path):
+    import numpy as np
+
+    from engines.registry import resolve_pack as pack_of
+
+    spatial = pack_of("spatial-sbi")
+    folder = fused_copy(deep_pack, tmp_path, spatial.id)
+    _, seen = run(manipulated_clip, deep=str(folder), deep_rule="fused")
+    deep_cal = pack_of(folder).card.calibration
+
+    def logit(p, cal):  # the calibration inverted: the model's own logit
+        return cal.temperature * (np.log(p / (1 - p)) - cal.bias)
+
+    checked = 0
+    for t, score in seen:
+        window = [logit(s.by_role["spatial"], spatial.card.calibration)
+                  for u, s in seen if t - 2.0 <= u <= t]
+        deep = logit(score.by_role["deep"], deep_cal)  # the mean logit of the last looks
+        z = (deep / 2.0 + 0.5 * np.mean(window) / 1.5) / 1.3 - 0.2
+        expected = 1 / (1 + np.exp(-z))
+        if score.by_role["spatial"] >= 0.86:  # models.spatial_gate: a sure spatial alarm counts
+            expected = max(expected, score.by_role["spatial"])
+        assert score.fused == pytest.approx(expected, abs=2e-3)
+        checked += 1
+    assert checked > 20
+    below_gate = [s for _, s in seen if s.by_role["spatial"] < 0.86]
+    assert below_gate and any(s.fused != pytest.approx(s.by_role["deep"], abs=0.02) for s in below_gate)
+    # The spatial side moves the decision: on the self-blended half the fused score rises above
+    # the deep score alone where the spatial model alarms.
+    assert any(s.fused > s.by_role["deep"] + 0.05 for _, s in seen if s.by_role["spatial"] > 0.9)
+
+
+def test_rule_fused_is_refused_at_start_without_a_fusion_or_with_another_spatial_pack(
+        deep_pack, real_clip, tmp_path):
+    from engines.registry import PackError
+
+    with pytest.raises(PackError, match="no spatial_fusion"):
+        run(real_clip, deep="deep-clip" if deep_pack.card.spatial_fusion is None
+            else str(_without_fusion(deep_pack, tmp_path)), deep_rule="fused")
+    other = fused_copy(deep_pack, tmp_path / "other", "spatial-other@9.9.9")
+    with pytest.raises(PackError, match="fitted with spatial-other@9.9.9"):
+        run(real_clip, deep=str(other), deep_rule="fused")
+
+
+def _without_fusion(deep_pack, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "plain-pack"
+    shutil.copytree(deep_pack.folder, folder)
+    card = json.loads((folder / "card.json").read_text())
+    card.pop("spatial_fusion", None)
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_a_still_under_rule_fused_joins_its_deep_look_with_the_spatial_logit_of_its_own_crop(
+        deep_pack, tmp_path):
+    import numpy as np
+
+    from agent.pipeline.scorer import FaceScorer
+    from engines.faces.align import recrop
+    from engines.registry import resolve_pack as pack_of
+
+    folder = fused_copy(deep_pack, tmp_path, pack_of("spatial-sbi").id)
+    scorer = FaceScorer(load_config(models={"deep": str(folder), "deep_rule": "fused"}).models)
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    probabilities, flags = scorer.still_judgements(crops)
+    deep = scorer.deep_logits(crops)
+    spatial = scorer.spatial_logits(recrop(crops, scorer.still_align_spec, scorer.align_spec))
+    z = (deep / 2.0 + 0.5 * spatial / 1.5) / 1.3 - 0.2
+    assert probabilities == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-5)
+    assert not flags.any()
+    plain = FaceScorer(load_config(models={"deep": str(folder), "deep_rule": "deep"}).models)
+    assert plain.still_judgements(crops)[0] != pytest.approx(probabilities, abs=1e-3)
