@@ -81,7 +81,7 @@ def test_detector_plugin_is_chosen_by_type():
 
 def test_the_deep_model_decides_by_default_and_can_be_switched_off(tmp_path, monkeypatch):
     models = load_config().models
-    assert models.deep == "deep-clip" and models.deep_rule == "gated_max" and models.temporal is None
+    assert models.deep == "deep-clip" and models.deep_rule == "fused" and models.temporal is None
     path = tmp_path / "c.yaml"
     path.write_text("models:\n  deep: null\n  temporal: temporal-sbi\n")
     assert load_config(path).models.deep is None
