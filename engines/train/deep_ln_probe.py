@@ -238,13 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("FP32 frozen features of %d files (%.0f s)", len(files), time.time() - t)
 
     for fold in args.folds.split(","):
-        clean = deep.measured(files)
-        fold_files = [f for f in clean if f.fold == fold]
-        excluded = {f.entry.group for f in fold_files}
-        train = [f for f in files if f.entry.group not in excluded and f.entry.group not in val_real]
-        kinds = {f.entry.kind for f in fold_files}
-        test = fold_files + [f for f in clean if f.fold == "real" and f.entry.kind in kinds
-                             and (f.entry.group in val_real or f.entry.group in excluded)]
+        _, train, test = deep.fold_sets(files, fold, val_real)
         # reference: the shipped recipe (sklearn head, INT8 features)
         head = deep.fit_head(train, cfg.head, cfg.seed)
         ref = metrics.auc([f.y for f in test], [deep.file_score(head.logits(f.x)) for f in test])

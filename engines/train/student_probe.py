@@ -141,7 +141,7 @@ def augment(crop: np.ndarray, rng: np.random.Generator, degrade: bool = True) ->
         small = cv2.resize(crop, (max(8, int(size * f)),) * 2, interpolation=cv2.INTER_AREA)
         crop = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.5:
-        ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 96))])
+        _, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 96))])
         crop = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return crop
 
@@ -229,14 +229,8 @@ def feature_student(args, cfg: deep.DeepTrainConfig, files: list[deep.FileFeatur
     started = time.time()
     predicted = {id(f): student_features(model, images(f)) * std + mean for f in files}
     log.info("student features of every file (%.0f s)", time.time() - started)
-    clean = deep.measured(files)
     for fold in args.folds.split(","):
-        fold_files = [f for f in clean if f.fold == fold]
-        excluded = {f.entry.group for f in fold_files}
-        train = [f for f in files if f.entry.group not in excluded and f.entry.group not in val_real]
-        kinds = {f.entry.kind for f in fold_files}
-        test = fold_files + [f for f in clean if f.fold == "real" and f.entry.kind in kinds
-                             and (f.entry.group in val_real or f.entry.group in excluded)]
+        _, train, test = deep.fold_sets(files, fold, val_real)
         labels = [f.y for f in test]
         teacher = deep.fit_head(train, cfg.head, cfg.seed)
         teacher_auc = metrics.auc(labels, [deep.file_score(teacher.logits(f.x)) for f in test])
@@ -315,13 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     for fold in args.folds.split(","):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        clean = deep.measured(files)
-        fold_files = [f for f in clean if f.fold == fold]
-        excluded = {f.entry.group for f in fold_files}
-        train = [f for f in files if f.entry.group not in excluded and f.entry.group not in val_real]
-        kinds = {f.entry.kind for f in fold_files}
-        test = fold_files + [f for f in clean if f.fold == "real" and f.entry.kind in kinds
-                             and (f.entry.group in val_real or f.entry.group in excluded)]
+        _, train, test = deep.fold_sets(files, fold, val_real)
         labels = [f.y for f in test]
         teacher = deep.fit_head(train, cfg.head, cfg.seed)
         teacher_auc = metrics.auc(labels, [deep.file_score(teacher.logits(f.x)) for f in test])
