@@ -123,6 +123,19 @@ class SpatialFusion(BaseModel):
     calibration: Calibration
     fitted_on: str = ""
 
+    def logit(self, deep, spatial) -> np.ndarray:
+        """The fused logit, elementwise: the one formula of the trainer and the agent."""
+        return fused_logit(deep, spatial, self.weight, self.deep_scale, self.spatial_scale)
+
+    def probability(self, deep, spatial) -> np.ndarray:
+        return self.calibration.apply(self.logit(deep, spatial))
+
+
+def fused_logit(deep, spatial, weight: float, deep_scale: float, spatial_scale: float) -> np.ndarray:
+    """deep / deep_scale + weight * spatial / spatial_scale (SpatialFusion)."""
+    return (np.asarray(deep, np.float64) / deep_scale
+            + weight * np.asarray(spatial, np.float64) / spatial_scale)
+
 
 FUSION_RULES = ("gated_max", "max", "logistic")
 """How a temporal pack's card (training.fusion.rule) combines it with the spatial model; the

@@ -371,11 +371,10 @@ class FaceScorer:
         """Stills under deep_rule fused (crops aligned with `still_align_spec`): each one's deep
         look and the spatial model's logit on its own crop cut from the deep crop (a still has
         no track to average over), weighted as the deep card's spatial_fusion says."""
-        fusion = self.deep_pack.card.spatial_fusion
         deep = self.deep_logits(crops)
         spatial = self.spatial_logits(recrop(crops, self.deep_pack.card.input.align,
                                              self.align_spec)) if len(crops) else deep
-        return deep / fusion.deep_scale + fusion.weight * spatial / fusion.spatial_scale
+        return self.deep_pack.card.spatial_fusion.logit(deep, spatial)
 
     def still_logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits of the model that judges stills (see `still_role`), for explanations."""
@@ -470,11 +469,8 @@ class FaceScorer:
         rule = self.config.deep_rule
         deep = looks.probability
         if rule == "fused":
-            fusion = self.deep_pack.card.spatial_fusion
-            spatial = float(np.mean([logit for _, logit in self._recent_spatial[key]]))
-            fused = float(calibrate(np.array([float(np.mean(looks.logits)) / fusion.deep_scale
-                                              + fusion.weight * spatial / fusion.spatial_scale]),
-                                    fusion.calibration)[0])
+            spatial = np.mean([logit for _, logit in self._recent_spatial[key]])
+            fused = float(self.deep_pack.card.spatial_fusion.probability(np.mean(looks.logits), spatial))
             # The weighted sum dilutes a sure spatial alarm: where the frame's spatial
             # probability reaches the gate (above every real face measured), it still counts.
             now = score.by_role["spatial"]

@@ -23,7 +23,7 @@ import numpy as np
 from engines.data.cache import build_cache, load_cached
 from engines.faces.align import recrop
 from engines.manifest import ManifestEntry
-from engines.registry import InputSpec, ModelPack
+from engines.registry import InputSpec, ModelPack, fused_logit
 
 log = logging.getLogger(__name__)
 
@@ -75,5 +75,5 @@ def scales(deep_real_logits: list[np.ndarray], spatial_real_logits: list[np.ndar
 
 def fused(deep: np.ndarray, spatial: np.ndarray, weight: float, deep_scale: float,
           spatial_scale: float) -> np.ndarray:
-    """The fused logit (engines.registry.SpatialFusion): the agent computes the same."""
-    return np.asarray(deep) / deep_scale + weight * np.asarray(spatial) / spatial_scale
+    """The fused logit: engines.registry's formula, the one the agent applies."""
+    return fused_logit(deep, spatial, weight, deep_scale, spatial_scale)
