@@ -149,7 +149,11 @@ class OODSection(_Strict):
 
 class ExportSection(_Strict):
     opset: int | None = Field(None, ge=13)
-    flip_average: bool | None = None
+
+
+class TemporalExportSection(ExportSection):
+    flip_average: bool | None = Field(None, description="Logit = mean over the window and its "
+                                      "mirror image, in the graph.")
 
 
 class FusionSection(_Strict):
@@ -222,6 +226,7 @@ class TemporalRecipe(_Recipe):
     train: TemporalTrainSection | None = None
     eval: TemporalEvalSection | None = None
     fusion: FusionSection | None = None
+    export: TemporalExportSection | None = None
 
     @field_validator("clips")
     @classmethod

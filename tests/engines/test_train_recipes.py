@@ -42,6 +42,7 @@ def experiment(tmp_path: Path, base: str, body: str) -> Path:
     ("faces:\n  detector_range: far\n", "faces.detector_range"),
     ("eval:\n  calibration_fpr: 2\n", "eval.calibration_fpr"),
     ("evaluate:\n  batch: 8\n", "evaluate"),
+    ("export:\n  flip_average: true\n", "export.flip_average"),  # a temporal-only knob
 ])
 def test_a_bad_spatial_key_is_named(tmp_path, body, named):
     with pytest.raises(ValueError, match=named.replace(".", r"\.")):
@@ -54,6 +55,7 @@ def test_a_bad_spatial_key_is_named(tmp_path, body, named):
     ("fusion:\n  rule: average\n", "fusion.rule"),
     ("model:\n  widths: [16, 24]\n", "model.widths"),
     ("train:\n  label_smoothing: 0.1\n", "train.label_smoothing"),  # a spatial-only knob
+    ("export:\n  flip_average: yes please\n", "export.flip_average"),
 ])
 def test_a_bad_temporal_key_is_named(tmp_path, body, named):
     with pytest.raises(ValueError, match=named.replace(".", r"\.")):
