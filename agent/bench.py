@@ -118,6 +118,7 @@ def run_agent(config: VerityConfig, clip: DemoClip, copies: int, realtime: bool)
         "streams_with_false_alert": false_alerts,
         "inference_ms_per_face": round(1000 * scorer.inference_seconds / max(scorer.crops_scored, 1), 3),
         "deep": _deep_figures(scorer, result.stats, wall, copies),
+        "spatial": {"judged": scorer.crops_scored, "carried": scorer.crops_carried},
         "detections": {"full": sum(f.detections_run - f.quick_detections_run for f in followers),
                        "quick": sum(f.quick_detections_run for f in followers)},
         "observe_threads": observe_threads,

@@ -1,6 +1,8 @@
 """The deepfake models as the pipeline sees them: face crops in, calibrated probabilities out.
 
-The spatial model judges every judged crop. The temporal model (on by default) judges a
+The spatial model judges a track's face every `models.spatial_every` analysed frames (at once
+for a new track, and on every frame while its score rises); the frames between carry its last
+judgement. The temporal model (when configured) judges a
 track's window of its last T consecutive analysed frames (a frame without a judged face
 restarts it), every `models.temporal_stride` frames of that track, either always
 (`continuous`) or once the track's rolling score reaches `models.temporal_escalate_at`
@@ -119,6 +121,8 @@ class FrameScore:
     fused: float = float("nan")
     ood_distance: float | None = None
     out_of_distribution: bool = False
+    spatial_carried: bool = False
+    """The spatial judgement is the track's last one, carried (models.spatial_every)."""
 
 
 class FaceScorer:
@@ -152,6 +156,11 @@ class FaceScorer:
                 raise PackError(f"models.deep: {exc}") from exc
             self._check_deep_fusion()
         self._looks: dict[TrackKey, _DeepLooks] = {}
+        self._last_spatial: dict[TrackKey, tuple[int, float, float]] = {}
+        """Per track under models.spatial_every > 1: (analysed-frame step, spatial logit, OOD
+        distance) of its latest spatial judgement, carried by the frames in between."""
+        self.crops_carried = 0
+        """Faces that carried their track's last spatial judgement (models.spatial_every)."""
         self._recent_spatial: dict[TrackKey, collections.deque] = {}
         """Per track, (stream time, spatial logit) of its latest frames: the fused rule's
         spatial side."""
@@ -326,6 +335,41 @@ class FaceScorer:
         self.spatial_seconds += spent
         self.crops_scored += len(crops)
         return logits, distances
+
+    def _spatial_every(self, keys: list[TrackKey], crops: np.ndarray, rolling: list[float | None],
+                       steps: list[int] | None
+                       ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(logits, OOD distances or None, which were judged now): the spatial model judges a
+        track's face every `models.spatial_every` analysed frames, and at once for a new track,
+        a gap in it, or a rising score (rolling at or above deep_escalate_at); the frames
+        between carry the track's last judgement."""
+        every = self.config.spatial_every
+        ood = self.ood is not None
+        fresh = np.ones(len(keys), bool)
+        if every > 1 and steps is not None:
+            for i, key in enumerate(keys):
+                last = self._last_spatial.get(key)
+                rising = rolling[i] is not None and rolling[i] >= self.config.deep_escalate_at
+                fresh[i] = (last is None or rising or not 0 < steps[i] - last[0] < every)
+        if fresh.all():
+            logits, distances = self._spatial(crops, ood)
+        else:
+            judged, judged_distances = self._spatial(crops[fresh], ood)
+            logits = np.empty(len(keys), np.float32)
+            distances = np.empty(len(keys), np.float32) if ood else None
+            logits[fresh] = judged
+            if distances is not None:
+                distances[fresh] = judged_distances
+            for i in np.flatnonzero(~fresh):
+                _, logits[i], carried = self._last_spatial[keys[i]]
+                if distances is not None:
+                    distances[i] = carried
+            self.crops_carried += int((~fresh).sum())
+        if every > 1 and steps is not None:
+            for i in np.flatnonzero(fresh):
+                self._last_spatial[keys[i]] = (
+                    steps[i], float(logits[i]), float(distances[i]) if distances is not None else 0.0)
+        return logits, distances, fresh
 
     def spatial_probabilities(self, crops: np.ndarray) -> np.ndarray:
         return calibrate(self.spatial_logits(crops), self.spatial_pack.card.calibration)
@@ -510,16 +554,17 @@ class FaceScorer:
         trained: when a track's face was not judged in an analysed frame (refused by the
         quality gate, missed), its window restarts rather than bridge the gap, whose motion
         would read as temporal inconsistency."""
-        logits, distances = self._spatial(crops, self.ood is not None)
+        logits, distances, fresh = self._spatial_every(keys, crops, rolling, steps)
         spatial = calibrate(logits, self.spatial_pack.card.calibration)
-        scores = [FrameScore({"spatial": float(p)}, float(p)) for p in spatial]
+        scores = [FrameScore({"spatial": float(p)}, float(p), spatial_carried=not f)
+                  for p, f in zip(spatial, fresh)]
         if distances is not None:
             for score, distance in zip(scores, distances):
                 score.ood_distance = float(distance)
                 score.out_of_distribution = bool(distance > self.ood.threshold)
         self._temporal_score(keys, crops, frames, keypoints, rolling, steps, logits, spatial, scores)
         if self.deep is not None and self.config.deep_rule == "fused":
-            self._remember_spatial(keys, logits, times)
+            self._remember_spatial(keys, logits, times, fresh)
         if self.deep is not None and keys:
             self._deep_score(keys, frames, keypoints, rolling, times, scores, live)
         return scores
@@ -577,9 +622,10 @@ class FaceScorer:
             )
 
     def _remember_spatial(self, keys: list[TrackKey], logits: np.ndarray,
-                          times: list[float] | None) -> None:
-        """Each track's spatial logits over the fusion's last window_s seconds of stream time
-        (without stream times: its last FRAMES_WITHOUT_CLOCK frames)."""
+                          times: list[float] | None, judged: np.ndarray) -> None:
+        """Each track's spatial judgements over the fusion's last window_s seconds of stream
+        time (without stream times: its last FRAMES_WITHOUT_CLOCK judgements); a carried
+        judgement (models.spatial_every) is not counted twice."""
         window = self.deep_pack.card.spatial_fusion.window_s
         for i, key in enumerate(keys):
             recent = self._recent_spatial.get(key)
@@ -589,8 +635,9 @@ class FaceScorer:
             t = times[i] if times else 0.0
             if recent and t < recent[-1][0]:  # stream time restarted: a new stream
                 recent.clear()
-            recent.append((t, float(logits[i])))
-            while times and recent[0][0] < t - window:
+            if judged[i] or not recent:
+                recent.append((t, float(logits[i])))
+            while times and len(recent) > 1 and recent[0][0] < t - window:
                 recent.popleft()
 
     def forget(self, key: TrackKey) -> None:
@@ -598,3 +645,4 @@ class FaceScorer:
         self._windows.pop(key, None)
         self._looks.pop(key, None)
         self._recent_spatial.pop(key, None)
+        self._last_spatial.pop(key, None)

@@ -192,8 +192,8 @@ def test_rule_fused_weighs_the_looks_and_the_tracks_recent_spatial_logits_as_the
 
     checked = 0
     for t, score in seen:
-        window = [logit(s.by_role["spatial"], spatial.card.calibration)
-                  for u, s in seen if t - 2.0 <= u <= t]
+        window = [logit(s.by_role["spatial"], spatial.card.calibration)  # judged, not carried
+                  for u, s in seen if t - 2.0 <= u <= t and not s.spatial_carried]
         deep = logit(score.by_role["deep"], deep_cal)  # the mean logit of the last looks
         z = (deep / 2.0 + 0.5 * np.mean(window) / 1.5) / 1.3 - 0.2
         expected = 1 / (1 + np.exp(-z))
