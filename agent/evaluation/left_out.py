@@ -7,6 +7,11 @@ its own head, at the shipped pack's alert threshold, and tables the results next
 detection targets:
 
     python -m agent.evaluation.left_out --folds DIR [--pack deep-clip] [--write-card]
+    python -m agent.evaluation.left_out --folds DIR --perturb jpeg:3 [--videos-only]
+
+`--perturb TYPE:LEVEL` degrades every file as `verity eval --perturb` does (robustness of the
+left-out figures); its reports are kept beside the clean ones (<fold>.<type>-<level>.eval.json)
+and never written into the card.
 
 Stills are normalised as the trainer's crops were (48 px eye distance, JPEG 90).
 """
@@ -35,14 +40,17 @@ def fold_kind(manifest: Path) -> str:
     return "image" if kinds == {"image"} else "video"
 
 
-def run_fold(fold_dir: Path, threshold: float, out: Path) -> dict:
-    """`verity eval` of one fold's files with that fold's head, at `threshold`."""
+def run_fold(fold_dir: Path, threshold: float, out: Path, perturb: str | None = None) -> dict:
+    """`verity eval` of one fold's files with that fold's head, at `threshold` (every file
+    degraded by `perturb`, TYPE:LEVEL, when given)."""
     manifest = fold_dir / "eval.csv"
     kind = fold_kind(manifest)
     env = {**os.environ, "VERITY_MODELS__DEEP": str(fold_dir),
            "VERITY_SCORING__THRESHOLD": f"{threshold}"}
     command = [sys.executable, "-m", "agent.cli", "eval", "--manifest", str(manifest), "--kind",
                kind, "--no-progress", "--json", str(out)] + (STILL_OPTIONS if kind == "image" else [])
+    if perturb:
+        command += ["--perturb", perturb]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"verity eval on {fold_dir.name} failed: {done.stderr.strip()[-500:]}")
@@ -104,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collect", action="store_true",
                         help="table the reports already in the folds folder instead of running")
     parser.add_argument("--write-card", action="store_true", help="write the table into the pack's card")
+    parser.add_argument("--perturb", metavar="TYPE:LEVEL",
+                        help="degrade every file (verity eval --perturb); not written to the card")
+    parser.add_argument("--videos-only", action="store_true", help="only the video folds")
     args = parser.parse_args(argv)
+    if args.perturb and args.write_card:
+        parser.error("--write-card takes the clean figures only: drop --perturb")
     from engines.registry import PackError, resolve_pack
 
     try:
@@ -121,13 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     if not folds:
         print(f"left_out: no <fold>/eval.csv under {args.folds}", file=sys.stderr)
         return 2
+    if args.videos_only:
+        folds = [f for f in folds if fold_kind(f / "eval.csv") == "video"]
+    suffix = f".{args.perturb.replace(':', '-')}" if args.perturb else ""
     rows = []
     for fold in folds:
-        out = args.folds / f"{fold.name}.eval.json"
-        report = json.loads(out.read_text()) if args.collect else run_fold(fold, threshold, out)
+        out = args.folds / f"{fold.name}{suffix}.eval.json"
+        report = (json.loads(out.read_text()) if args.collect
+                  else run_fold(fold, threshold, out, args.perturb))
         rows.append(row(fold.name, report))
         print(f"{fold.name}: AUC {rows[-1]['auc']:.3f}", flush=True)
     text = table(rows, threshold)
+    if args.perturb:
+        text = f"Every file degraded by {args.perturb} (verity eval --perturb).\n\n" + text
     print(text)
     if args.write_card:
         write_section(pack.folder / "MODEL_CARD.md", TITLE,

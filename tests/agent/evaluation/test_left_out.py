@@ -45,3 +45,22 @@ def test_the_card_section_is_replaced_not_repeated():
     text = with_section("# card\n\n## Limitations\n\n- x\n", left_out.TITLE, "first")
     text = with_section(text, left_out.TITLE, "second")
     assert text.count(left_out.TITLE) == 1 and "second" in text and "first" not in text
+
+
+def test_a_perturbed_run_keeps_its_reports_apart_and_never_writes_the_card(tmp_path, capsys):
+    import pytest
+
+    folds = tmp_path / "folds"
+    for name, rep, kind in (("lip_sync", report("video", 0.8, 7, 26, 1), "video"),
+                            ("gan_face", report("image", 0.7, 100, 21, flagged=3), "image")):
+        (folds / name).mkdir(parents=True)
+        (folds / name / "eval.csv").write_text(f"path,label,kind\nx,fake,{kind}\n")
+        (folds / f"{name}.jpeg-3.eval.json").write_text(json.dumps(rep))
+    (folds / "lip_sync.eval.json").write_text(json.dumps(report("video", 0.95, 7, 26, 5)))
+    assert left_out.main(["--folds", str(folds), "--collect", "--perturb", "jpeg:3",
+                          "--videos-only"]) == 0
+    out = capsys.readouterr().out
+    assert "degraded by jpeg:3" in out and "| lip_sync | video | 7 | 26 | 0.800" in out
+    assert "gan_face" not in out
+    with pytest.raises(SystemExit):
+        left_out.main(["--folds", str(folds), "--perturb", "jpeg:3", "--write-card"])
