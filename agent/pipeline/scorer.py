@@ -384,10 +384,12 @@ class FaceScorer:
     def still_judgements(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated probabilities, out-of-distribution flags) for the faces of a still,
         cropped with `still_align_spec`: the stills model's when configured, else the deep
-        model's (it has no out-of-distribution check), else the spatial model's."""
+        model's (under deep_rule fused joined with the spatial model's, whose out-of-
+        distribution check then flags the face, as on video frames; the deep model alone has
+        none), else the spatial model's."""
         if self.stills is None and self.deep is not None:
             if self.config.deep_rule == "fused":
-                return self._fused_still(crops), np.zeros(len(crops), bool)
+                return self._fused_still(crops)
             return self.deep_probabilities(crops), np.zeros(len(crops), bool)
         if self.stills is None:
             return self.spatial_judgements(crops)
@@ -408,17 +410,26 @@ class FaceScorer:
         self.crops_scored += len(crops)
         return calibrate(logits, self.stills_pack.card.calibration), flags
 
-    def _fused_still(self, crops: np.ndarray) -> np.ndarray:
-        return calibrate(self.fused_still_logits(crops), self.deep_pack.card.spatial_fusion.calibration)
+    def _fused_still(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, flags = self._fused_still_judged(crops)
+        return calibrate(logits, self.deep_pack.card.spatial_fusion.calibration), flags
 
     def fused_still_logits(self, crops: np.ndarray) -> np.ndarray:
         """Stills under deep_rule fused (crops aligned with `still_align_spec`): each one's deep
         look and the spatial model's logit on its own crop cut from the deep crop (a still has
         no track to average over), weighted as the deep card's spatial_fusion says."""
+        return self._fused_still_judged(crops)[0]
+
+    def _fused_still_judged(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(fused logits, out-of-distribution flags by the spatial model's check)."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, bool)
         deep = self.deep_logits(crops)
-        spatial = self.spatial_logits(recrop(crops, self.deep_pack.card.input.align,
-                                             self.align_spec)) if len(crops) else deep
-        return self.deep_pack.card.spatial_fusion.logit(deep, spatial)
+        spatial, distances = self._spatial(
+            recrop(crops, self.deep_pack.card.input.align, self.align_spec), self.ood is not None)
+        flags = (distances > self.ood.threshold if distances is not None
+                 else np.zeros(len(crops), bool))
+        return self.deep_pack.card.spatial_fusion.logit(deep, spatial), flags
 
     def still_logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits of the model that judges stills (see `still_role`), for explanations."""

@@ -23,7 +23,7 @@ temporal window): temporal-sbi alone scored face swap 0.871, lip sync 0.868, tal
 0.4 / 0: 0.911, 0.934, 0.849, 0.946). With the temporal partner, 0.4 / 0.2: 0.916, 0.934,
 0.849, 0.939; chosen leave-one-fold-out (0.6 / 0.1 for every fold): 0.919, 0.934, 0.873, 0.946,
 of which 0.6 / 0 alone gives 0.915, 0.934, 0.865, 0.946. Fakes above every real of their fold's
-test: 21 of 54 at 0.4 / 0, 21 at 0.6 / 0.1, 22-24 at temporal weights 0.2-0.5. Up to +0.008
+test: 21 of 54 at 0.4 / 0, 21 at 0.6 / 0.1, 22 and 23 at 0.4 / 0.2 and 0.4 / 0.5. Up to +0.008
 AUC from the temporal model for a second network on every track (~2.8 ms per face): not
 taken into the fusion.
 """

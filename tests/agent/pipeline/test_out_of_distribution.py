@@ -31,6 +31,15 @@ def test_a_real_face_is_in_distribution_and_noise_is_not(shipped, astronaut, det
     assert flags.tolist() == [False, True, True, True, True]
 
 
+def test_a_still_judged_by_the_fused_rule_gets_the_spatial_check(shipped, astronaut, detector):
+    scorer = FaceScorer(load_config().models)
+    assert scorer.deep is not None and scorer.config.deep_rule == "fused"  # the default
+    face = align_faces(astronaut, detector.detect(astronaut).keypoints[:1], scorer.still_align_spec)
+    noise = np.random.default_rng(1).integers(0, 256, (2, *face.shape[1:]), dtype=np.uint8)
+    _, flags = scorer.still_judgements(np.concatenate([face, noise]))
+    assert flags.tolist() == [False, True, True]
+
+
 def pack_with_threshold(shipped, folder, threshold: float) -> str:
     shutil.copytree(shipped.folder, folder)
     stats = OODStats.load(shipped.ood_path)
