@@ -267,6 +267,41 @@ def training_files(entries, paths: dict[str, Path], cfg: DeepTrainConfig, cache:
     return files
 
 
+@dataclass
+class TrainingData:
+    """What every experiment on the deep trainer's cached features starts from."""
+
+    cfg: DeepTrainConfig
+    entries: list[ManifestEntry]
+    paths: dict[str, Path]  # {rel: cached backbone features}
+    layout: HeadLayout
+    files: list[FileFeatures]  # every file with a face, then the config's extra training rows
+    val_real: set[str]  # validation real groups
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data, --config, --cache: the face media, the deep config and the feature cache."""
+    parser.add_argument("--data", default=os.environ.get("VERITY_DATA_DIR"),
+                        help="face media folder with manifest.csv (or VERITY_DATA_DIR)")
+    parser.add_argument("--config", type=Path, default=Path("configs/train/deep-clip.yaml"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache/faces"))
+
+
+def training_data(data: str | Path, config: Path, cache: Path, threads: int = 0) -> TrainingData:
+    """The config, the manifest, cached features and the trainer's files, as `verity train
+    deep` builds them (features are computed once and cached)."""
+    from engines.train.deep_features import build_features
+
+    cfg = load_config(config)
+    entries = read_manifest(data)
+    paths = build_features(entries, cfg.as_cache_dict(), cache, threads=threads)
+    layout = HeadLayout(tuple(cfg.head.layers), tuple(cfg.head.tokens))
+    fold_of = {family: fold for fold, families in cfg.families.items() for family in families}
+    files = training_files(entries, paths, cfg, cache, layout, list(cfg.backbone.layers), fold_of,
+                           threads)
+    return TrainingData(cfg, entries, paths, layout, files, validation_real_groups(entries, cfg.split))
+
+
 def validation_real_groups(entries: list[ManifestEntry], split: SplitSection) -> set[str]:
     """The seeded share of real-only groups kept for validation: the same groups as
     engines.manifest.split_by_group (so `verity eval --split validation --split-config`

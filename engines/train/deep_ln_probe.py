@@ -37,10 +37,9 @@ from torch import nn
 from engines import metrics
 from engines.backbone import feature_graph, locate
 from engines.data.cache import build_cache, load_cached
-from engines.manifest import read_manifest
 from engines.runtime.sessions import cpu_session
 from engines.train import deep
-from engines.train.deep_features import build_features, cache_spec
+from engines.train.deep_features import cache_spec
 
 log = logging.getLogger(__name__)
 FIRST = 8  # 0-based index of the first tuned block (block 9)
@@ -189,9 +188,7 @@ def fold_auc(model: Model, test, where, feats=None) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--config", default="configs/train/deep-clip.yaml")
-    ap.add_argument("--cache", default=".cache/faces", type=Path)
+    deep.add_data_arguments(ap)
     ap.add_argument("--folds", default="talking_head")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -199,23 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", default="ln", help="ln | ln+bias")
     ap.add_argument("--out", type=Path, help="write each fold's tuned weights here")
     args = ap.parse_args(argv)
+    if not args.data:
+        ap.error("no data folder: pass --data or set VERITY_DATA_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    cfg = deep.load_config(Path(args.config))
-    entries = read_manifest(args.data)
-    paths = build_features(entries, cfg.as_cache_dict(), args.cache)
+    data = deep.training_data(args.data, args.config, args.cache)
+    cfg, entries, paths, files, val_real = data.cfg, data.entries, data.paths, data.files, data.val_real
     tok_real, tok_sbi = token_files(entries, cfg, args.cache)
-    layer_names = list(cfg.backbone.layers)
-    layout = deep.HeadLayout(tuple(cfg.head.layers), tuple(cfg.head.tokens))
-    fold_of = {fam: fold for fold, fams in cfg.families.items() for fam in fams}
-    files = deep.training_files(entries, paths, cfg, args.cache, layout, layer_names, fold_of)
 
     def where(f: deep.FileFeatures) -> Path:
         """The file's cached tokens (a self-blend row shares its real file's rel)."""
         return tok_sbi[f.entry.rel] if f.fold == deep.SELF_BLEND else tok_real[f.entry.rel]
 
-    val_real = deep.validation_real_groups(entries, cfg.split)
     blocks_path = locate(cfg.backbone)
 
     # sanity: FP32 torch blocks vs the INT8 graph's cached class tokens

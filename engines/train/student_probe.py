@@ -62,9 +62,8 @@ from torch import nn
 
 from engines import metrics
 from engines.data.cache import build_cache, load_cached
-from engines.manifest import read_manifest
 from engines.train import deep
-from engines.train.deep_features import build_features, cache_spec
+from engines.train.deep_features import cache_spec
 
 log = logging.getLogger(__name__)
 
@@ -267,9 +266,7 @@ def onnx_ms_per_face(model: Student, size: int, folder: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--config", default="configs/train/deep-clip.yaml")
-    ap.add_argument("--cache", default=".cache/faces", type=Path)
+    deep.add_data_arguments(ap)
     ap.add_argument("--folds", default="talking_head")
     ap.add_argument("--target", default="distill", choices=["distill", "label", "features"])
     ap.add_argument("--temperature", type=float, default=2.0)
@@ -283,15 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", default="spatial-sbi",
                     help="shipped always-on pack scored on the same test files ('' : none)")
     args = ap.parse_args(argv)
+    if not args.data:
+        ap.error("no data folder: pass --data or set VERITY_DATA_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    cfg = deep.load_config(Path(args.config))
-    entries = read_manifest(args.data)
-    paths = build_features(entries, cfg.as_cache_dict(), args.cache)
-    layout = deep.HeadLayout(tuple(cfg.head.layers), tuple(cfg.head.tokens))
-    fold_of = {fam: fold for fold, fams in cfg.families.items() for fam in fams}
-    files = deep.training_files(entries, paths, cfg, args.cache, layout, list(cfg.backbone.layers),
-                                fold_of)
+    data = deep.training_data(args.data, args.config, args.cache)
+    cfg, entries, files, val_real = data.cfg, data.entries, data.files, data.val_real
     started = time.time()
     real_crops, sbi_crops = crop_files(entries, cfg, args.cache, args.size)
     log.info("student crops at %d px ready (%.0f s)", args.size, time.time() - started)
@@ -302,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"{f.entry.rel}: {len(x)} crops but {len(f.x)} feature rows")
         return x
 
-    val_real = deep.validation_real_groups(entries, cfg.split)
     if args.target == "features":
         feature_student(args, cfg, files, images, val_real)
         return 0

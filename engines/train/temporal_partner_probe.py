@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,32 +123,20 @@ def fold_parts(files, fold: str, val_real: set[str], head: deep.Head, fusion: de
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engines.manifest import read_manifest
-    from engines.train.deep_features import build_features
-    from engines.train.deep_head import HeadLayout
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VERITY_DATA_DIR"))
-    parser.add_argument("--config", type=Path, default=Path("configs/train/deep-clip.yaml"))
+    deep.add_data_arguments(parser)
     parser.add_argument("--temporal-config", type=Path,
                         default=Path("configs/train/temporal-sbi.yaml"))
-    parser.add_argument("--cache", type=Path, default=Path(".cache/faces"))
     parser.add_argument("--clip-cache", type=Path, default=Path(".cache/clips"))
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = deep.load_config(args.config)
-    entries = read_manifest(args.data)
-    paths = build_features(entries, cfg.as_cache_dict(), args.cache)
-    layout = HeadLayout(tuple(cfg.head.layers), tuple(cfg.head.tokens))
-    fold_of = {family: fold for fold, families in cfg.families.items() for family in families}
-    files = deep.training_files(entries, paths, cfg, args.cache, layout, list(cfg.backbone.layers),
-                                fold_of)
-    val_real = deep.validation_real_groups(entries, cfg.split)
-    _, _, heads = deep.leave_one_out(files, val_real, cfg)
-    fusion = deep.spatial_fusion_data(entries, cfg, args.cache)
-    temporal = temporal_file_logits(entries, args.temporal_config, args.clip_cache)
+    data = deep.training_data(args.data, args.config, args.cache)
+    files, val_real = data.files, data.val_real
+    _, _, heads = deep.leave_one_out(files, val_real, data.cfg)
+    fusion = deep.spatial_fusion_data(data.entries, data.cfg, args.cache)
+    temporal = temporal_file_logits(data.entries, args.temporal_config, args.clip_cache)
 
     tables: dict[str, dict] = {}
     all_parts: dict[str, list[FileParts]] = {}

@@ -37,7 +37,6 @@ import logging
 import os
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -139,19 +138,10 @@ def upsampled_files(files: list[deep.FileFeatures], features: dict[str, np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     from engines.data.cache import build_cache, load_cached
-    from engines.manifest import read_manifest
-    from engines.train.deep_features import (
-        FeatureExtractor,
-        backbone_spec,
-        build_features,
-        cache_spec,
-    )
-    from engines.train.deep_head import HeadLayout
+    from engines.train.deep_features import FeatureExtractor, backbone_spec, cache_spec
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VERITY_DATA_DIR"))
-    parser.add_argument("--config", type=Path, default=Path("configs/train/deep-clip.yaml"))
-    parser.add_argument("--cache", type=Path, default=Path(".cache/faces"))
+    deep.add_data_arguments(parser)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--stills-only", action="store_true",
                         help="add only the real stills' copies")
@@ -160,11 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    cfg = deep.load_config(args.config)
-    entries = read_manifest(args.data)
-    spec = cache_spec(cfg.as_cache_dict())
-    crops = build_cache(entries, spec, args.cache, workers=1)
-    val_real = deep.validation_real_groups(entries, cfg.split)
+    data = deep.training_data(args.data, args.config, args.cache)
+    cfg, entries, val_real, layout = data.cfg, data.entries, data.val_real, data.layout
+    crops = build_cache(entries, cache_spec(cfg.as_cache_dict()), args.cache, workers=1)
 
     pool = [load_cached(crops[e.rel])["crops"] for e in autoencoder_entries(entries, val_real)
             if e.rel in crops]
@@ -175,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
 
     extractor = FeatureExtractor(backbone_spec(cfg.as_cache_dict()))
     layer_names = list(cfg.backbone.layers)
-    layout = HeadLayout(tuple(cfg.head.layers), tuple(cfg.head.tokens))
     copies: dict[str, np.ndarray] = {}
     reals = [e for e in entries if not e.is_fake and e.rel in crops
              and (e.kind != "video" or not args.stills_only)]
@@ -186,9 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if n % 25 == 0:
             log.info("upsampled features: %d/%d files", n, len(reals))
 
-    paths = build_features(entries, cfg.as_cache_dict(), args.cache)
-    fold_of = {family: fold for fold, families in cfg.families.items() for family in families}
-    files = deep.training_files(entries, paths, cfg, args.cache, layout, layer_names, fold_of)
+    files = data.files
     fusion = deep.spatial_fusion_data(entries, cfg, args.cache) if cfg.spatial_fusion else None
     for name, rows in (("without", files), ("with upsampled copies", files + upsampled_files(files, copies))):
         figures, _, heads = deep.leave_one_out(rows, val_real, cfg)
