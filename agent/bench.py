@@ -27,6 +27,7 @@ import redis
 from agent.alerts.sink import read_alerts
 from agent.config import StreamConfig, VerityConfig
 from agent.demo.clip import DemoClip, build_clip
+from agent.ingest import decode_threads_for
 from agent.resources import rss_mb
 
 
@@ -100,6 +101,7 @@ def run_agent(config: VerityConfig, clip: DemoClip, copies: int, realtime: bool)
     found = [x for x in latencies if x is not None]
     return {
         "streams": copies,
+        "decode_threads_per_stream": decode_threads_for(config.ingest.decode_threads, copies),
         "wall_s": round(wall, 2),
         "decoded_fps": round(decoded / wall, 1),
         "analysed_fps": round(result.stats.frames_analysed / wall, 1),
@@ -158,14 +160,19 @@ def _deep_figures(scorer, stats, wall: float, copies: int) -> dict | None:
     }
 
 
-def decode_only(path: Path, copies: int) -> dict:
-    """Every frame of every copy decoded, in parallel threads, nothing converted."""
+def decode_only(path: Path, copies: int, decode_threads: int = 0) -> dict:
+    """Every frame of every copy decoded, in parallel threads, nothing converted; decoder
+    threads as the agent would set them (`ingest.decode_threads`)."""
     counts = [0] * copies
+    threads_per_stream = decode_threads_for(decode_threads, copies)
 
     def work(i: int) -> None:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if threads_per_stream:
+                stream.codec_context.thread_count = threads_per_stream
+            if threads_per_stream != 1:
+                stream.thread_type = "AUTO"
             for _ in container.decode(stream):
                 counts[i] += 1
 
@@ -176,7 +183,8 @@ def decode_only(path: Path, copies: int) -> dict:
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    return {"streams": copies, "frames": sum(counts), "wall_s": round(wall, 2), "fps": round(sum(counts) / wall, 1)}
+    return {"streams": copies, "decode_threads": threads_per_stream, "frames": sum(counts),
+            "wall_s": round(wall, 2), "fps": round(sum(counts) / wall, 1)}
 
 
 def naive(path: Path, config: VerityConfig, max_frames: int) -> dict:
@@ -224,7 +232,7 @@ def run_bench(
     progress(f"capacity: {copies} copies as fast as possible...")
     capacity = run_agent(config, clip, copies, realtime=False)
     progress(f"decode-only reference: {copies} copies...")
-    decode = decode_only(clip.path, copies)
+    decode = decode_only(clip.path, copies, config.ingest.decode_threads)
     progress(f"naive reference: 1 stream, {naive_frames} frames, every frame analysed...")
     reference = naive(clip.path, config, naive_frames)
     return {

@@ -205,7 +205,10 @@ class IngestConfig(BaseModel):
         "header claiming 65535x65535 cannot exhaust memory.",
     )
     decode_threads: int = Field(
-        0, ge=0, le=64, description="FFmpeg decoder threads per stream (0: FFmpeg decides)."
+        0, ge=0, le=64,
+        description="FFmpeg decoder threads per stream. 0 (auto): one per stream once the agent "
+        "watches at least as many streams as there are cores (frame threads then only add "
+        "work), FFmpeg's frame threads otherwise.",
     )
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ this URL?" for the CLI.
 from agent.ingest.connection import SourceError, open_connection, register_source
 from agent.ingest.frames import Frame
 from agent.ingest.reader import StreamReader, StreamState, StreamStats
-from agent.ingest.source import probe_source, redact_url
+from agent.ingest.source import decode_threads_for, probe_source, redact_url
 
 __all__ = [
     "Frame",
@@ -19,6 +19,7 @@ __all__ = [
     "StreamReader",
     "StreamState",
     "StreamStats",
+    "decode_threads_for",
     "open_connection",
     "probe_source",
     "redact_url",

@@ -37,9 +37,9 @@ class StreamStats:
     decoded: int = 0
     """Frames decoded (every frame, including those the frame-rate cap skips)."""
     delivered: int = 0
-    """Frames converted and put in the queue."""
+    """Frames put in the queue (converted to BGR when analysed)."""
     skipped: int = 0
-    """Frames decoded but not converted, because of the frame-rate cap."""
+    """Frames decoded but not queued, because of the frame-rate cap."""
     dropped: int = 0
     """Queued frames evicted unread because the queue was full (live sources only)."""
     corrupt: int = 0
@@ -59,15 +59,13 @@ class StreamStats:
     decode_s: float = 0.0
     """CPU time of the decode thread reading and decoding (every frame, admitted or not;
     FFmpeg's own frame threads not included)."""
-    convert_s: float = 0.0
-    """CPU time converting admitted frames to BGR."""
 
 
 class StreamReader:
     """Decodes one source on a daemon thread and queues frames for the analysis stage.
 
-    Every frame is decoded; only those admitted by the frame-rate cap are converted to BGR
-    and queued. Live sources (and realtime files) never block: a full queue drops its oldest
+    Every frame is decoded; only those admitted by the frame-rate cap are queued (and converted
+    to BGR when the analysis reads them). Live sources (and realtime files) never block: a full queue drops its oldest
     frame. Plain files block instead, so every admitted frame is analysed. Live sources
     reconnect with exponential backoff; files end at EOF (or start over with `loop`).
 
@@ -354,7 +352,7 @@ class StreamReader:
             )
 
     def _handle(self, frame: av.VideoFrame, wall: float) -> None:
-        """Place a decoded frame on the stream clock; convert and queue it if the cap allows."""
+        """Place a decoded frame on the stream clock; queue it if the cap allows."""
         if frame.width * frame.height > self.ingest.max_frame_pixels:  # resized mid-stream
             raise ConnectionLost(
                 f"a {frame.width}x{frame.height} frame is larger than ingest.max_frame_pixels "
@@ -381,9 +379,6 @@ class StreamReader:
             delay = self._pacer.delay(stream_time, time.monotonic())
             if delay > 0 and self._stop.wait(delay):
                 return
-        converting = time.thread_time()
-        image = frame.to_ndarray(format="bgr24")
-        self._stats.convert_s += time.thread_time() - converting
         item = Frame(
             stream_id=self.stream_id,
             index=index,
@@ -391,7 +386,7 @@ class StreamReader:
             pts=pts,
             wall_time=time.time(),
             segment=self._segment,
-            image=image,
+            decoded=frame,  # converted to BGR when analysed: a dropped frame never is
         )
         evicted = self._queue.put(item)  # blocks for plain files (backpressure)
         if evicted is None:

@@ -126,6 +126,19 @@ def container_args(stream: StreamConfig, ingest: IngestConfig) -> tuple[str, dic
     return target, kwargs
 
 
+def decode_threads_for(configured: int, streams: int, cores: int | None = None) -> int:
+    """Decoder threads per stream for `ingest.decode_threads` (0: FFmpeg's frame threads).
+
+    `auto` (0) gives each stream one thread once the agent watches at least as many streams
+    as there are cores: the streams then decode in parallel with each other, and frame threads
+    only add work (12-16% more CPU per 720p frame, measured at 8 and 24 streams) and hold
+    frames back. With fewer streams than cores, FFmpeg's frame threads use the idle ones.
+    """
+    if configured:
+        return configured
+    return 1 if streams >= (cores or os.cpu_count() or 1) else 0
+
+
 def _open(stream: StreamConfig, ingest: IngestConfig, hwaccel: HWAccel | None) -> OpenedSource:
     target, kwargs = container_args(stream, ingest)
     if hwaccel is not None:

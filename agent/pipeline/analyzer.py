@@ -47,6 +47,8 @@ class StreamAnalyzer:
                                      quick_min_face=config.quick_min_face)
         self.frames_seen = 0
         self.quality_seconds = 0.0
+        self.convert_seconds = 0.0
+        """CPU time converting this stream's analysed frames to BGR."""
         self._segment: int | None = None
 
     @property
@@ -60,7 +62,9 @@ class StreamAnalyzer:
             ended += self.follower.restart()  # a reconnection breaks continuity
         self._segment = frame.segment
         self.frames_seen += 1
-        faces, lost = self.follower.step(frame.image, frame.time)
+        image = frame.image
+        self.convert_seconds += frame.convert_seconds
+        faces, lost = self.follower.step(image, frame.time)
         started = time.perf_counter()
         observations = [
             FaceObservation(

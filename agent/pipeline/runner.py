@@ -19,8 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.config import StreamConfig, VerityConfig
-from agent.ingest import Frame, StreamReader
+from agent.config import IngestConfig, StreamConfig, VerityConfig
+from agent.ingest import Frame, StreamReader, decode_threads_for
 from agent.pipeline.analyzer import FaceObservation, StreamAnalyzer
 from agent.pipeline.scorer import FaceScorer, FrameScore
 from agent.pipeline.tracks import EndReason, TrackBook, TrackEvent, TrackState
@@ -155,7 +155,8 @@ class Pipeline:
                 raise ValueError(f"stream id {stream.id!r} is already being watched")
             slot = StreamSlot(
                 config=stream,
-                reader=StreamReader(stream, self.config.ingest, wakeup=self.wakeup),
+                reader=StreamReader(stream, self._ingest_for(len(self._slots) + 1),
+                                    wakeup=self.wakeup),
                 analyzer=StreamAnalyzer(
                     stream.id, self.config.faces, self.detector, self.scorer.align_spec
                 ),
@@ -166,6 +167,15 @@ class Pipeline:
         if start:
             slot.reader.start()
         return slot
+
+    def _ingest_for(self, watched: int) -> IngestConfig:
+        """The ingest settings a new reader gets: `decode_threads` auto resolved against the
+        streams watched (the configured list, or more once streams are added at run time)."""
+        ingest = self.config.ingest
+        threads = decode_threads_for(ingest.decode_threads, max(watched, len(self.config.streams)))
+        if threads == ingest.decode_threads:
+            return ingest
+        return ingest.model_copy(update={"decode_threads": threads})
 
     def remove_stream(
         self, stream_id: str, reason: EndReason = "stream_ended", timeout: float = 10.0
@@ -372,7 +382,8 @@ class Pipeline:
 
     def stage_seconds(self) -> dict[str, float]:
         """Where the time went, by stage, over every stream so far (for `verity bench`):
-        decode and convert are the decode threads' CPU time, the rest the analysis loop's."""
+        decode is the decode threads' CPU time, the rest the analysis loop's (convert: the
+        analysed frames' conversion to BGR)."""
         slots = self.slots
         readers = [slot.reader.stats for slot in slots]
         followers = [slot.analyzer.follower.seconds for slot in slots]
@@ -380,7 +391,7 @@ class Pipeline:
         models = scorer.spatial_seconds + scorer.temporal_seconds + scorer.deep_seconds
         return {
             "decode": sum(r.decode_s for r in readers),
-            "convert": sum(r.convert_s for r in readers),
+            "convert": sum(slot.analyzer.convert_seconds for slot in slots),
             "detect": sum(f["detect"] for f in followers),
             "track": sum(f["track"] for f in followers),
             "align": sum(f["align"] for f in followers),
