@@ -49,6 +49,8 @@ class StreamSlot:
     lag_max: float = 0.0
     lags: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     """Recent decode-to-analysis delays (s), for percentiles."""
+    frames_failed: int = 0
+    """Frames whose analysis raised (logged and skipped; the stream goes on)."""
     done: bool = False
 
 
@@ -349,9 +351,16 @@ class Pipeline:
 
     def _observe(self, item: tuple[StreamSlot, Frame]) -> tuple[list[FaceObservation], list]:
         slot, frame = item
-        if self.frame_transform is not None:
-            frame.image = self.frame_transform(frame.image)
-        return slot.analyzer.observe(frame)
+        try:
+            if self.frame_transform is not None:
+                frame.image = self.frame_transform(frame.image)
+            return slot.analyzer.observe(frame)
+        except Exception:  # one bad frame (or a bug it triggers) must not stop every stream
+            slot.frames_failed += 1
+            if slot.frames_failed <= 3 or slot.frames_failed % 100 == 0:
+                log.exception("stream %s: frame %d could not be analysed (%d so far); skipped",
+                              slot.config.id, frame.index, slot.frames_failed)
+            return [], []
 
     def _observe_all(self, frames: list[tuple[StreamSlot, Frame]]) -> list:
         """Each frame's faces and ended tracks, in order; across faces.threads threads (one
