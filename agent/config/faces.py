@@ -59,6 +59,13 @@ class FacesConfig(BaseModel):
     )
     # 2 on two cores (`verity bench`, one run each): 8 streams' capacity 34.9 -> 41.2 analysed
     # fps, 24 streams at 5 fps 20.2 -> 24.2; a second detector costs ~50-100 MB.
+    still_shift: float = Field(
+        0.05, ge=0, le=1,
+        description="A quick detection is skipped while every followed face has moved less "
+        "than this share of its box height since the stream's last detection (optical flow "
+        "follows it meanwhile); the full detection, which finds new and distant faces, keeps "
+        "its schedule. 0: never skip.",
+    )
     threads: int = Field(
         2, ge=1, le=16,
         description="Threads that detect, track and align a round's frames (one frame per "

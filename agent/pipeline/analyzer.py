@@ -44,7 +44,8 @@ class StreamAnalyzer:
         self.follower = FaceFollower(detector, FaceTracker(config.tracker), align,
                                      config.detect_every, config.max_faces,
                                      full_every=config.full_detect_every,
-                                     quick_min_face=config.quick_min_face)
+                                     quick_min_face=config.quick_min_face,
+                                     still_shift=config.still_shift)
         self.frames_seen = 0
         self.quality_seconds = 0.0
         self.convert_seconds = 0.0

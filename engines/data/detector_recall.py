@@ -9,9 +9,10 @@ by media kind, plus the cost per frame; it is what chose the default detector ra
 `--followed` measures what the agent sees instead: every video's first seconds at 10
 analysed fps through the follower (detection every 3rd frame, optical-flow tracking between),
 with the full detector on every detection, the short range alone, and the full detector on
-every k-th detection with the quick pass between (faces.full_detect_every); it counts the
-analysed frames in which a face was followed, and the detector's milliseconds per analysed
-frame. It is what chose faces.full_detect_every.
+every k-th detection with the quick pass between (faces.full_detect_every), and that with the
+quick pass skipped while every face stays still (faces.still_shift); it counts the analysed
+frames in which a face was followed, and the detector's milliseconds per analysed frame. It is
+what chose faces.full_detect_every and faces.still_shift.
 """
 
 from __future__ import annotations
@@ -61,35 +62,39 @@ def analysed_frames(entry, seconds: float, fps: float = 10.0):
                 yield frame.to_ndarray(format="bgr24"), t
 
 
-def followed_recall(entries, seconds: float, full_every: tuple[int, ...]) -> None:
+def followed_recall(entries, seconds: float, full_every: tuple[int, ...],
+                    still: tuple[float, ...] = ()) -> None:
     from engines.faces.align import AlignSpec
     from engines.faces.follower import FaceFollower
     from engines.faces.tracker import FaceTracker, TrackerConfig
 
     both = create_detector(MediaPipeDetectorConfig(range="both"))
     short = create_detector(MediaPipeDetectorConfig(range="short"))
-    settings = {"full every detection": (both, 1), "short range only": (short, 1)}
-    settings.update({f"full 1 in {k} detections, quick between": (both, k) for k in full_every})
+    settings = {"full every detection": (both, 1, 0.0), "short range only": (short, 1, 0.0)}
+    settings.update({f"full 1 in {k} detections, quick between": (both, k, 0.0) for k in full_every})
+    settings.update({f"full 1 in 4, quick skipped if still ({shift:g})": (both, 4, shift) for shift in still})
     videos = [e for e in entries if e.kind == "video"]
     followed, total = collections.Counter(), collections.Counter()
-    detect_s, quick = collections.Counter(), collections.Counter()
+    detect_s, quick, skipped = collections.Counter(), collections.Counter(), collections.Counter()
     for entry in videos:
         frames = list(analysed_frames(entry, seconds))
-        for name, (detector, k) in settings.items():
+        for name, (detector, k, shift) in settings.items():
             follower = FaceFollower(detector, FaceTracker(TrackerConfig()), AlignSpec(), 3,
-                                    full_every=k)
+                                    full_every=k, still_shift=shift)
             for image, t in frames:
                 faces, _ = follower.step(image, t)
                 followed[(name, entry.label)] += bool(faces)
                 total[(name, entry.label)] += 1
             detect_s[name] += follower.seconds["detect"]
             quick[name] += follower.quick_detections_run
-    print(f"{'setting':36} {'real frames':>14} {'fake frames':>14}  detector ms / analysed frame")
+            skipped[name] += follower.detections_skipped
+    print(f"{'setting':42} {'real frames':>14} {'fake frames':>14}  detector ms / analysed frame")
     for name in settings:
         frames = total[(name, 'real')] + total[(name, 'fake')]
         cells = " ".join(f"{followed[(name, lab)]:>6}/{total[(name, lab)]:<7}" for lab in ("real", "fake"))
-        print(f"{name:36} {cells}  {1000 * detect_s[name] / max(frames, 1):.2f}"
-              + (f" ({quick[name]} quick passes)" if quick[name] else ""))
+        print(f"{name:42} {cells}  {1000 * detect_s[name] / max(frames, 1):.2f}"
+              + (f" ({quick[name]} quick passes)" if quick[name] else "")
+              + (f" ({skipped[name]} skipped while still)" if skipped[name] else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="with --followed: per video")
     parser.add_argument("--full-every", default="2,4,8",
                         help="with --followed: the faces.full_detect_every values to compare")
+    parser.add_argument("--still", default="0.05",
+                        help="with --followed: faces.still_shift values to compare (full 1 in 4)")
     args = parser.parse_args(argv)
     entries = read_manifest(args.data)
     if args.followed:
-        followed_recall(entries, args.seconds, tuple(int(k) for k in args.full_every.split(",")))
+        followed_recall(entries, args.seconds, tuple(int(k) for k in args.full_every.split(",")),
+                        tuple(float(v) for v in args.still.split(",") if v))
         return 0
     gan = [e for e in entries if e.kind == "image" and e.label == "fake"][: args.stills]
     chosen = [e for e in entries if e.kind == "video" or (e.kind == "image" and e.label == "real")] + gan

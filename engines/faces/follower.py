@@ -34,6 +34,7 @@ class FaceFollower:
     def __init__(
         self, detector: FaceDetector, tracker: FaceTracker, align: AlignSpec, detect_every: int,
         max_faces: int | None = None, *, full_every: int = 1, quick_min_face: float = 0.18,
+        still_shift: float = 0.0,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
@@ -47,9 +48,18 @@ class FaceFollower:
         """A face is near when its box's height is at least this share of the frame's longer
         side (MediaPipe's short range pads the frame to a square and lost the test face below
         ~0.14 of it)."""
+        self.still_shift = still_shift
+        """A quick detection is skipped while every followed face has moved less than this share
+        of its box height since the last detection, as far as optical flow has followed it (up to
+        the previous analysed frame; 0: never): on a still scene the quick pass only re-confirms
+        what the flow already follows. The full detection, which finds new and distant faces,
+        keeps its schedule."""
         self._has_quick = isinstance(detector, QuickDetector)  # a Protocol check: once, not per frame
         self.detections_run = 0
         self.quick_detections_run = 0
+        self.detections_skipped = 0
+        self._rounds = 0  # detection rounds due, run or skipped: the full detection's schedule
+        self._anchors: dict[int, tuple[float, float, float]] = {}  # track id -> centre x, y, height
         self._since_detection = 0
         self.seconds = {"detect": 0.0, "track": 0.0, "align": 0.0}
         """Time spent per stage (for profiles): detection, tracking (grey conversion, optical
@@ -61,9 +71,15 @@ class FaceFollower:
         clock = _time.perf_counter
         started = clock()
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if self._since_detection == 0 or not self.tracker.tracks:
+        due = self._since_detection == 0 or not self.tracker.tracks
+        quick = due and self._quick_now(max(image.shape[:2]))
+        if quick and self._still():
+            self._rounds += 1
+            self.detections_skipped += 1
+            due = False
+        if due:
             detect_started = clock()
-            if self._quick_now(max(image.shape[:2])):
+            if quick:
                 detections = self.detector.detect_quick(image)  # type: ignore[attr-defined]
                 self.quick_detections_run += 1
             else:
@@ -74,7 +90,10 @@ class FaceFollower:
             started += clock() - detect_started  # the rest is tracking
             ended += self.tracker.update_with_detections(detections, gray, time)
             self.detections_run += 1
+            self._rounds += 1
             self._since_detection = 0
+            if self.still_shift:
+                self._anchors = {t.id: _centre_and_height(t.box) for t in self.tracker.tracks}
         else:
             ended += self.tracker.propagate(gray, time)
         self._since_detection = (self._since_detection + 1) % self.detect_every
@@ -95,12 +114,32 @@ class FaceFollower:
         distant faces), and no followed face so small that the quick pass could lose it."""
         if self.full_every == 1 or not self._has_quick:
             return False
-        if self.detections_run % self.full_every == 0:
+        if self._rounds % self.full_every == 0:
             return False
         least = self.quick_min_face * frame_side
         return all(t.box[3] - t.box[1] >= least for t in self.tracker.tracks)
 
+    def _still(self) -> bool:
+        """Every followed face within still_shift of where the last detection left it."""
+        if not self.still_shift or not self.tracker.tracks:
+            return False
+        for track in self.tracker.tracks:
+            anchor = self._anchors.get(track.id)
+            if anchor is None or track.missed:  # new since, or unconfirmed: let the detector look
+                return False
+            x, y, height = _centre_and_height(track.box)
+            if np.hypot(x - anchor[0], y - anchor[1]) > self.still_shift * anchor[2] \
+                    or abs(height - anchor[2]) > self.still_shift * anchor[2]:
+                return False
+        return True
+
     def restart(self) -> list[Track]:
         """Continuity broke (a reconnection): every open track ends, detection runs next."""
         self._since_detection = 0
+        self._anchors = {}
         return self.tracker.reset()
+
+
+def _centre_and_height(box: np.ndarray) -> tuple[float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (x1 + x2) / 2, (y1 + y2) / 2, max(y2 - y1, 1.0)

@@ -76,3 +76,37 @@ def test_full_every_one_or_a_detector_without_a_quick_pass_is_always_full(astron
     follower, seen = follow(FullOnly(detector), frames, full_every=4)
     assert follower.quick_detections_run == 0 and follower.detections_run == 6
     assert all(len(faces) == 1 for faces in seen)
+
+
+def shifted(image, n, step):
+    h, w = image.shape[:2]
+    return [cv2.warpAffine(image, np.float32([[1, 0, step * i], [0, 1, 0]]), (w, h),
+                           borderMode=cv2.BORDER_REFLECT) for i in range(n)]
+
+
+def test_a_still_face_skips_the_quick_passes_and_keeps_the_full_schedule(astronaut, detector):
+    frames = shifted(near(astronaut, detector), 24, 0.5)  # a seated speaker: half a pixel a frame
+    follower = FaceFollower(detector, FaceTracker(TrackerConfig()), AlignSpec(), 3,
+                            full_every=4, still_shift=0.05)
+    seen = [follower.step(frame, i / 10)[0] for i, frame in enumerate(frames)]
+    # Detection rounds on frames 0, 3, ..., 21: the full ones (rounds 0 and 4) run, the quick
+    # ones between are skipped.
+    assert follower.detections_run == 2 and follower.quick_detections_run == 0
+    assert follower.detections_skipped == 6
+    assert all(len(faces) == 1 for faces in seen)  # optical flow followed it in between
+    assert len({faces[0].track.id for faces in seen}) == 1
+    # Where the detector itself would put it on the last frame, within 5% of its height.
+    followed, truth = seen[-1][0].box, detector.detect(frames[-1]).boxes[0]
+    height = truth[3] - truth[1]
+    assert np.abs((followed[:2] + followed[2:]) / 2 - (truth[:2] + truth[2:]) / 2).max() < 0.05 * height
+
+
+def test_a_moving_face_gets_every_quick_pass(astronaut, detector):
+    # 10 px a frame, 20 px by the next round's check: over 5% of its ~260 px height
+    frames = shifted(near(astronaut, detector), 16, 10.0)
+    follower = FaceFollower(detector, FaceTracker(TrackerConfig()), AlignSpec(), 3,
+                            full_every=4, still_shift=0.05)
+    seen = [follower.step(frame, i / 10)[0] for i, frame in enumerate(frames)]
+    assert follower.detections_skipped == 0
+    assert follower.detections_run == 6 and follower.quick_detections_run == 4
+    assert all(len(faces) == 1 for faces in seen)
