@@ -287,6 +287,15 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=Path(".cache/faces"))
 
 
+def parse_data_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """A deep experiment's arguments: refused without face media; log lines carry the time."""
+    args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return args
+
+
 def training_data(data: str | Path, config: Path, cache: Path, threads: int = 0) -> TrainingData:
     """The config, the manifest, cached features and the trainer's files, as `verity train
     deep` builds them (features are computed once and cached)."""

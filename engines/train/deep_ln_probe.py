@@ -195,10 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crops", type=int, default=8, help="crops per file per epoch")
     ap.add_argument("--tune", default="ln", help="ln | ln+bias")
     ap.add_argument("--out", type=Path, help="write each fold's tuned weights here")
-    args = ap.parse_args(argv)
-    if not args.data:
-        ap.error("no data folder: pass --data or set VERITY_DATA_DIR")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = deep.parse_data_arguments(ap, argv)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     data = deep.training_data(args.data, args.config, args.cache)

@@ -279,10 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/student-probe"))
     ap.add_argument("--reference", default="spatial-sbi",
                     help="shipped always-on pack scored on the same test files ('' : none)")
-    args = ap.parse_args(argv)
-    if not args.data:
-        ap.error("no data folder: pass --data or set VERITY_DATA_DIR")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = deep.parse_data_arguments(ap, argv)
     torch.set_num_threads(args.threads)
     data = deep.training_data(args.data, args.config, args.cache)
     cfg, entries, files, val_real = data.cfg, data.entries, data.files, data.val_real

@@ -128,10 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temporal-config", type=Path,
                         default=Path("configs/train/temporal-sbi.yaml"))
     parser.add_argument("--clip-cache", type=Path, default=Path(".cache/clips"))
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = deep.parse_data_arguments(parser, argv)
     data = deep.training_data(args.data, args.config, args.cache)
     files, val_real = data.files, data.val_real
     _, _, heads = deep.leave_one_out(files, val_real, data.cfg)

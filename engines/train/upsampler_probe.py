@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--stills-only", action="store_true",
                         help="add only the real stills' copies")
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("no data folder: pass --data or set VERITY_DATA_DIR")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = deep.parse_data_arguments(parser, argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     data = deep.training_data(args.data, args.config, args.cache)
     cfg, entries, val_real, layout = data.cfg, data.entries, data.val_real, data.layout
