@@ -13,10 +13,13 @@ The issue's remaining lever for the deep model, measured on the CPU (no GPU lent
 
     python -m engines.train.deep_ln_probe --data DIR --folds talking_head,face_swap --epochs 2 --lr 3e-4
 
-Measured (2026-12-05, 2 cores, ~9 min of tokens and frozen features, then ~7.5 min per
-epoch per fold): talking head 0.786 (shipped recipe, INT8) / 0.806 (same head on FP32
-features) / 0.821 and 0.833 after epochs 1 and 2; face swap 0.892 / 0.882 / 0.889 and 0.891.
-A gain of up to 0.03 on 9 fakes, none on 25: not taken further (see the deep card).
+Measured (2026-12-05, 2 cores, ~10 min of tokens and frozen features, then ~7.5 min per
+epoch per fold), shipped recipe (INT8) / same head on FP32 features / after epochs 1 and 2:
+talking head 0.786 / 0.806 / 0.821 / 0.833; face swap 0.892 / 0.882 / 0.889 / 0.891; lip
+sync 0.923 / 0.890 / 0.923 / 0.929; talking-head synthesis 0.939 / 0.929 / 0.939 / 0.920;
+GAN stills 0.789 / 0.613 / 0.693 / 0.663; diffusion 0.992 / 0.991 / 0.997 / 0.997. Tuning
+recovers what the FP32 rebuild loses and little more (GAN stills lose 0.13): not taken
+(README, deep section).
 Needs torch (the `train` extra).
 """
 from __future__ import annotations
