@@ -28,6 +28,7 @@ from agent.alerts.sink import read_alerts
 from agent.config import StreamConfig, VerityConfig
 from agent.demo.clip import DemoClip, build_clip
 from agent.ingest import decode_threads_for
+from agent.ingest.source import set_decode_threads
 from agent.resources import rss_mb
 
 
@@ -170,22 +171,21 @@ def decode_only(path: Path, copies: int, decode_threads: int = 0) -> dict:
     def work(i: int) -> None:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            if threads_per_stream:
-                stream.codec_context.thread_count = threads_per_stream
-            if threads_per_stream != 1:
-                stream.thread_type = "AUTO"
+            set_decode_threads(stream.codec_context, threads_per_stream)
             for _ in container.decode(stream):
                 counts[i] += 1
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(copies)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - start
-    return {"streams": copies, "decode_threads": threads_per_stream, "frames": sum(counts),
-            "wall_s": round(wall, 2), "fps": round(sum(counts) / wall, 1)}
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    frames = sum(counts)
+    return {"streams": copies, "decode_threads": threads_per_stream, "frames": frames,
+            "wall_s": round(wall, 2), "fps": round(frames / wall, 1),
+            "cpu_ms_per_frame": round(1000 * cpu / max(frames, 1), 3)}
 
 
 def naive(path: Path, config: VerityConfig, max_frames: int) -> dict:

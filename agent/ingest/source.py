@@ -139,6 +139,15 @@ def decode_threads_for(configured: int, streams: int, cores: int | None = None) 
     return 1 if streams >= (cores or os.cpu_count() or 1) else 0
 
 
+def set_decode_threads(context: av.codec.context.CodecContext, threads: int) -> None:
+    """Give a decoder `threads` threads (0: FFmpeg's choice of frame threads)."""
+    if threads:
+        context.thread_count = threads
+    if threads != 1:
+        # Frame threads help H.264 (encoders rarely use slices); PyAV's default is slice-only.
+        context.thread_type = "AUTO"
+
+
 def _open(stream: StreamConfig, ingest: IngestConfig, hwaccel: HWAccel | None) -> OpenedSource:
     target, kwargs = container_args(stream, ingest)
     if hwaccel is not None:
@@ -173,11 +182,7 @@ def _open(stream: StreamConfig, ingest: IngestConfig, hwaccel: HWAccel | None) -
             f"{context.width}x{context.height} video is larger than ingest.max_frame_pixels "
             f"({ingest.max_frame_pixels:,} pixels)", permanent=True,
         )
-    if ingest.decode_threads:
-        context.thread_count = ingest.decode_threads
-    if ingest.decode_threads != 1:
-        # Frame threads help H.264 (encoders rarely use slices); PyAV's default is slice-only.
-        context.thread_type = "AUTO"
+    set_decode_threads(context, ingest.decode_threads)
     return OpenedSource(container=container, video=video)
 
 
